@@ -1,0 +1,63 @@
+"""Input-pipeline efficiency: ``kv train`` on the JPEG folder vs. in-memory tensors.
+
+Both sides train the same resnet20 with the same optimizer and batch size. The
+kv side is the real ``train()`` path: JPEG decode, cache, shuffle, batch,
+augmentation (flip + translate, as in the cifar10-resnet20 recipe), prefetch.
+The baseline fits the already-decoded images as one tensor (no augmentation,
+Keras' own in-memory shuffling). Throughput counts training steps only
+(validation excluded) and takes the median of the epochs after the first.
+Target: ratio >= 0.95.
+
+    python benchmarks/bench_pipeline.py [--epochs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+
+import numpy as np
+from common import cifar_folder, out_dir
+
+from kerasvision.config import AugmentConfig, build_config
+from kerasvision.training import train
+from kerasvision.training.callbacks import Throughput
+from kerasvision.training.trainer import Phase, build_model, compile_model, load_data
+
+
+def in_memory_images_per_s(config, epochs: int) -> float:
+    """Throughput of ``fit`` on the training images decoded once into one tensor."""
+    plain = load_data(dataclasses.replace(config, augment=AugmentConfig("none", translate=0.0)))
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in plain.train], strict=True)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    model = build_model(config, plain)
+    steps = int(np.ceil(len(x) / config.batch_size))
+    compile_model(model, config, steps, Phase("train", 0, epochs, 1.0, False))
+    history = model.fit(
+        x, y, batch_size=config.batch_size, epochs=epochs, verbose=0, callbacks=[Throughput(len(x))]
+    )
+    return statistics.median(history.history["images_per_s"][1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args()
+    folder = cifar_folder()
+    config = build_config(
+        "cifar10-resnet20",
+        {"dataset": str(folder), "epochs": args.epochs, "out": str(out_dir("pipe") / "run")},
+    )
+    kv = train(config).metrics["images_per_s"]
+    memory = in_memory_images_per_s(config, args.epochs)
+    ratio = kv / memory
+    print(
+        f"pipeline: kv train (JPEG folder, augmented) {kv:.0f} images/s, "
+        f"in-memory tensor {memory:.0f} images/s, ratio {ratio:.3f} "
+        f"(target >= 0.95: {'PASS' if ratio >= 0.95 else 'FAIL'})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Errors that reach the user as one line on stderr."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class KVError(Exception):
+    """A problem with the user's input or environment, reported without a traceback."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Returns ``" (did you mean 'x'?)"`` for the closest choice, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def unknown(kind: str, word: str, choices: Iterable[str]) -> KVError:
+    """Builds the error for an unknown name, with a suggestion and the valid names."""
+    choices = sorted(choices)
+    return KVError(
+        f"unknown {kind} '{word}'{did_you_mean(word, choices)}; choose from: {', '.join(choices)}"
+    )

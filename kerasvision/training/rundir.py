@@ -1,0 +1,82 @@
+"""The run directory: one folder that holds everything about a run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kerasvision.errors import KVError
+from kerasvision.fileio import write_json, write_text, write_yaml
+
+
+class RunDir:
+    """Paths and guarded writes of a run directory (see docs/training.md).
+
+    Args:
+        path: The folder.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    config = property(lambda self: self.path / "config.yaml")
+    labels = property(lambda self: self.path / "labels.txt")
+    metrics = property(lambda self: self.path / "metrics.json")
+    history = property(lambda self: self.path / "history.csv")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    curves = property(lambda self: self.path / "training_curves.png")
+
+    def model_path(self, stage: str = "model") -> Path:
+        return self.path / f"{stage}.keras"
+
+    @property
+    def finished(self) -> bool:
+        return self.metrics.is_file()
+
+    def prepare(self, config: dict[str, Any], *, overwrite: bool = False) -> bool:
+        """Creates the folder or checks it can be resumed; returns True when resuming.
+
+        A finished run is kept unless ``overwrite``; an unfinished one is resumed
+        only with the same config; a folder that is not a run is never touched.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise KVError(f"--out {self.path} is a file, not a folder")
+        is_run = self.config.is_file()
+        if self.path.is_dir() and any(self.path.iterdir()) and not is_run:
+            raise KVError(f"--out {self.path} is not empty and holds no run; choose another --out")
+        if is_run and overwrite:
+            shutil.rmtree(self.path)
+            is_run = False
+        elif self.finished:
+            raise KVError(
+                f"{self.path} already holds a finished run; pass --overwrite or another --out"
+            )
+        if is_run:
+            old = yaml.safe_load(self.config.read_text(encoding="utf-8")) or {}
+            changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+            if changed:
+                raise KVError(
+                    f"{self.path} holds an unfinished run with another config "
+                    f"(differs in: {', '.join(changed)}); rerun the same command to resume, "
+                    f"or pass --overwrite"
+                )
+            return True
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_yaml(self.config, config)
+        return False
+
+    def write_labels(self, class_names: list[str]) -> None:
+        write_text(self.labels, "".join(f"{name}\n" for name in class_names))
+
+    def read_labels(self) -> list[str]:
+        return self.labels.read_text(encoding="utf-8").splitlines()
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        write_json(self.metrics, metrics)
+
+    def read_metrics(self) -> dict[str, Any]:
+        return json.loads(self.metrics.read_text(encoding="utf-8"))

@@ -1,0 +1,359 @@
+"""``train(config)``: the training entry point that ``kv train`` calls.
+
+It wires the factories together: data (``create_dataset``), model
+(``create_model``), schedule and optimizer (``create_schedule``,
+``create_optimizer``) and callbacks (``create_callbacks``), fits in one or two
+phases, and writes the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kerasvision.backend import gpus, keras
+from kerasvision.config import TrainConfig, stage_configs
+from kerasvision.data import DataSplits, build_pipelines, open_source, resolve_size
+from kerasvision.distill import Distiller
+from kerasvision.errors import KVError
+from kerasvision.fileio import atomic_path
+from kerasvision.models import create_model, get_model_spec
+from kerasvision.models.saving import load_model, save_model
+from kerasvision.training.callbacks import TimeBudget, create_callbacks, read_history
+from kerasvision.training.optim import create_optimizer, create_schedule, peak_lr
+from kerasvision.training.plots import plot_history
+from kerasvision.training.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns.
+
+    Attributes:
+        run_dir: The run directory.
+        metrics: The content of ``metrics.json``.
+        model: The trained model.
+        resumed: Whether the run continued an interrupted one.
+    """
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    model: Any
+    resumed: bool = False
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start: int
+    end: int
+    lr_scale: float
+    freeze_backbone: bool
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def setup_precision(config: TrainConfig) -> str:
+    """Sets and returns the global Keras dtype policy for training."""
+    mode = config.mixed_precision
+    if mode == "auto":
+        mode = "float16" if gpus() else ("bfloat16" if cpu_has_bf16() else "off")
+    policy = "float32" if mode == "off" else f"mixed_{mode}"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def load_data(config: TrainConfig, cache_dir: Path | None = None) -> DataSplits:
+    """Opens the config's dataset at the model's input size and channels."""
+    spec = get_model_spec(config.model)
+    source = open_source(
+        config.dataset,
+        data_dir=config.data_dir,
+        seed=config.seed,
+        val_split=config.val_split,
+        test_split=config.test_split,
+    )
+    size = config.image_size or resolve_size(source, spec.default_size)
+    pretrained = spec.pretrained and config.weights != "none"
+    channels = config.channels or (3 if pretrained else source.native_channels)
+    return build_pipelines(
+        source,
+        image_size=size,
+        channels=channels,
+        batch_size=config.batch_size,
+        augment=config.augment,
+        cache=config.cache,
+        cache_dir=cache_dir,
+        seed=config.seed,
+    )
+
+
+def build_model(config: TrainConfig, data: DataSplits):
+    """Creates the configured model for the data's classes and input shape."""
+    return create_model(
+        config.model,
+        num_classes=data.num_classes,
+        input_shape=data.input_shape,
+        weights=config.weights,
+        width=config.width,
+        dropout=config.dropout,
+    )
+
+
+def compile_model(model, config: TrainConfig, steps_per_epoch: int, phase: Phase):
+    """Compiles with the phase's optimizer, label-smoothed cross-entropy, top-1 and top-5."""
+    epochs = phase.end - phase.start
+    lr = peak_lr(config) * phase.lr_scale
+    schedule = create_schedule(config, steps_per_epoch, lr=lr, epochs=epochs)
+    k = min(5, getattr(model, "student", model).output_shape[-1])
+    model.compile(
+        optimizer=create_optimizer(config, schedule),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[
+            keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.TopKCategoricalAccuracy(k=k, name="top5"),
+        ],
+    )
+    return schedule
+
+
+def plan_phases(model, config: TrainConfig) -> list[Phase]:
+    """One phase, or a frozen-backbone phase then fine-tuning for pretrained models."""
+    has_backbone = any(layer.name == "backbone" for layer in model.layers)
+    if has_backbone and config.weights != "none" and 0 < config.freeze_epochs < config.epochs:
+        return [
+            Phase("frozen", 0, config.freeze_epochs, 1.0, True),
+            Phase("fine_tune", config.freeze_epochs, config.epochs, config.fine_tune_lr, False),
+        ]
+    return [Phase("train", 0, config.epochs, 1.0, False)]
+
+
+def fit(model, data: DataSplits, config: TrainConfig, run: RunDir, student=None) -> None:
+    """Fits the model phase by phase; a finished phase is skipped on resume.
+
+    ``model`` is what ``fit`` runs (a ``Distiller`` when distilling) and
+    ``student`` the network it trains (``model`` itself by default).
+    """
+    student = model if student is None else student
+    steps = math.ceil(data.counts["train"] / config.batch_size)
+    verbose = 1 if sys.stdout.isatty() else 2
+    phases = plan_phases(student, config)
+    for phase in phases:
+        done = run.checkpoints / f"{phase.name}.weights.h5"
+        if phase is not phases[-1] and done.is_file():
+            student.load_weights(done)
+            continue
+        if any(layer.name == "backbone" for layer in student.layers):
+            student.get_layer("backbone").trainable = not phase.freeze_backbone
+        schedule = compile_model(model, config, steps, phase)
+        budget = None
+        if config.time and phase is phases[-1]:
+            budget = TimeBudget(config.time, phase.end, steps, schedule)
+        callbacks = create_callbacks(
+            run.path,
+            images_per_epoch=data.counts["train"],
+            patience=config.patience,
+            time_budget=budget,
+            backup_name=f"backup-{phase.name}",
+        )
+        model.fit(
+            data.train,
+            validation_data=data.val,
+            epochs=phase.end,
+            initial_epoch=phase.start,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        if phase is not phases[-1]:
+            with atomic_path(done) as tmp:
+                student.save_weights(tmp)
+
+
+def evaluate_splits(model, data: DataSplits) -> dict[str, dict[str, float]]:
+    """Loss, accuracy and top-5 on validation, and on test when it is a separate split."""
+    out = {"val": model.evaluate(data.val, verbose=0, return_dict=True)}
+    if "test" in data.counts:
+        out["test"] = model.evaluate(data.test, verbose=0, return_dict=True)
+    keep = ("loss", "accuracy", "top5")
+    return {split: {k: round(float(m[k]), 6) for k in keep if k in m} for split, m in out.items()}
+
+
+def summarize(config, data, model, run: RunDir, seconds: float, policy: str) -> dict[str, Any]:
+    """Builds ``metrics.json`` from the evaluation and the history."""
+    rows = read_history(run.history)
+    speeds = [r["images_per_s"] for r in rows if "images_per_s" in r]
+    steady = speeds[1:] or speeds
+    student = getattr(model, "student", model)
+    teacher = getattr(model, "teacher", None)
+    distill = {}
+    if teacher is not None:
+        distill = {
+            "teacher": {"path": config.teacher, "params": int(teacher.count_params())},
+            "distill": {"alpha": model.alpha, "temperature": model.temperature},
+        }
+    return {
+        "model": config.model,
+        "dataset": config.dataset,
+        "classes": data.num_classes,
+        "input_shape": list(data.input_shape),
+        "params": int(student.count_params()),
+        **distill,
+        "counts": data.counts,
+        "skipped_files": data.source.skipped if data.source else 0,
+        "epochs": len(rows),
+        **evaluate_splits(model, data),
+        "best_val_accuracy": max((r.get("val_accuracy", 0.0) for r in rows), default=None),
+        "train_seconds": round(seconds, 1),
+        "images_per_s": round(statistics.median(steady), 1) if steady else None,
+        "precision_policy": policy,
+        "final_model": run.model_path().name,
+    }
+
+
+def resolve_config(config: TrainConfig, data: DataSplits) -> TrainConfig:
+    """The config with every default made explicit, as written to ``config.yaml``."""
+    return dataclasses.replace(
+        config,
+        image_size=data.image_size,
+        channels=data.channels,
+        lr=peak_lr(config),
+        out=str(config.run_dir),
+    )
+
+
+def _clean_checkpoints(run: RunDir) -> None:
+    """Removes phase weights and the empty backup folders of a finished run."""
+    for leftover in run.checkpoints.glob("*.weights.h5"):
+        leftover.unlink()
+    for backup in run.checkpoints.glob("backup-*"):
+        if backup.is_dir() and not any(backup.iterdir()):
+            backup.rmdir()
+
+
+def load_teacher(spec: str):
+    """Loads a teacher from a run directory (its final model) or a model file."""
+    path = Path(spec)
+    if (path / "metrics.json").is_file():
+        path = path / RunDir(path).read_metrics().get("final_model", "model.keras")
+    if not path.exists():
+        raise KVError(f"teacher not found: {spec} (give a run directory or a model file)")
+    try:
+        return load_model(path)
+    except (OSError, ValueError) as exc:
+        raise KVError(f"cannot load the teacher {path}: {str(exc).splitlines()[0]}") from None
+
+
+def make_distiller(config: TrainConfig, student, data: DataSplits):
+    """Wraps ``student`` in a ``Distiller`` with the config's teacher."""
+    teacher = load_teacher(config.teacher)
+    if teacher.output_shape[-1] != data.num_classes:
+        raise KVError(
+            f"the teacher predicts {teacher.output_shape[-1]} classes, the data has "
+            f"{data.num_classes}"
+        )
+    return Distiller(
+        teacher=teacher,
+        student=student,
+        alpha=config.distill.alpha,
+        temperature=config.distill.temperature,
+        label_smoothing=config.label_smoothing,
+    )
+
+
+def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
+    """Trains one model (distilled when ``config.teacher`` is set) into ``config.run_dir``."""
+    keras.utils.set_random_seed(config.seed)
+    policy = setup_precision(config)
+    run = RunDir(config.run_dir)
+    data = load_data(config, cache_dir=None if config.cache != "disk" else run.path / "cache")
+    student = build_model(config, data)
+    model = make_distiller(config, student, data) if config.teacher else student
+    resolved = resolve_config(config, data)
+    resumed = run.prepare(resolved.to_dict(), overwrite=overwrite)
+    if resumed:
+        log.info("resuming the unfinished run in %s", run.path)
+    run.write_labels(data.class_names)
+    start = time.perf_counter()
+    fit(model, data, resolved, run, student)
+    seconds = time.perf_counter() - start
+    save_model(student, run.model_path())
+    metrics = summarize(resolved, data, model, run, seconds, policy)
+    plot_history(read_history(run.history), run.curves, f"{config.model} on {config.dataset}")
+    _clean_checkpoints(run)
+    run.write_metrics(metrics)
+    return TrainResult(run.path, metrics, student, resumed)
+
+
+def train_stages(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
+    """Trains the config's stages in order; stage N's model is ``<name>.keras``.
+
+    Each stage runs in ``stages/<name>/`` (a run directory of its own, so it
+    resumes on its own); a finished stage is not trained again.
+    """
+    run = RunDir(config.run_dir)
+    resumed = run.prepare(config.to_dict(), overwrite=overwrite)
+    results: dict[str, TrainResult] = {}
+    for name, stage in stage_configs(config):
+        if stage.teacher in results:
+            stage.teacher = str(run.model_path(stage.teacher))
+        stage.out = str(run.path / "stages" / name)
+        stage_run = RunDir(stage.out)
+        if stage_run.finished:
+            model = load_model(stage_run.model_path())
+            results[name] = TrainResult(stage_run.path, stage_run.read_metrics(), model, True)
+        else:
+            log.info("stage %s: %s", name, stage.model)
+            results[name] = train_single(stage)
+        with atomic_path(run.model_path(name)) as tmp:
+            shutil.copyfile(stage_run.model_path(), tmp)
+    last = results[name]
+    shutil.copyfile(RunDir(last.run_dir).labels, run.labels)
+    metrics = {
+        **last.metrics,
+        "stages": {n: r.metrics for n, r in results.items()},
+        "final_model": run.model_path(name).name,
+    }
+    run.write_metrics(metrics)
+    return TrainResult(run.path, metrics, last.model, resumed)
+
+
+def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
+    """Trains as ``config`` says and writes its run directory.
+
+    One model, a model distilled from ``config.teacher``, or a sequence of
+    ``config.stages`` (e.g. a teacher, then a student distilled from it).
+    Rerunning the same config after a crash resumes from the last finished
+    epoch (BackupAndRestore).
+
+    Args:
+        config: A validated ``TrainConfig``.
+        overwrite: Replace a finished run in the same folder. Defaults to False.
+
+    Returns:
+        The ``TrainResult``; for staged runs, the last stage's model.
+    """
+    config.validate()
+    previous = keras.mixed_precision.global_policy()
+    try:
+        if config.stages:
+            return train_stages(config, overwrite=overwrite)
+        return train_single(config, overwrite=overwrite)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -1,0 +1,52 @@
+"""Shared fixtures: small image folders written by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-subset.tar.gz"
+
+
+def write_image(path: Path, array: np.ndarray, fmt: str | None = None) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}[array.shape[-1]] if array.ndim == 3 else "L"
+    image = Image.fromarray(array.squeeze() if mode == "L" else array, mode=mode)
+    image.save(path, format=fmt)
+    return path
+
+
+def make_class_folder(root: Path, classes=("cats", "dogs"), per_class=6, size=12, seed=0):
+    """Writes ``per_class`` RGB JPEG/PNG images per class; class k is brighter than k-1."""
+    rng = np.random.default_rng(seed)
+    for k, name in enumerate(classes):
+        for i in range(per_class):
+            base = 40 + 150 * k // max(len(classes) - 1, 1)
+            array = np.clip(rng.normal(base, 10, (size, size, 3)), 0, 255).astype(np.uint8)
+            ext = ".png" if i % 2 else ".jpg"
+            write_image(root / name / f"{i}{ext}", array)
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    return make_class_folder(tmp_path / "images")
+
+
+@pytest.fixture(scope="session")
+def cifar_folder(tmp_path_factory) -> Path:
+    """The shared 10,000-image CIFAR-10 subset, extracted once per session."""
+    if not SHARED_CIFAR.is_file():
+        pytest.skip(f"{SHARED_CIFAR} is not there")
+    out = tmp_path_factory.mktemp("cifar")
+    with tarfile.open(SHARED_CIFAR) as tar:
+        tar.extractall(out, filter="data")
+    return out / "cifar10-subset"

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+
+from kerasvision.config import TrainConfig, build_config, config_from_dict, list_recipes
+from kerasvision.errors import KVError
+
+
+def test_defaults_are_valid():
+    config = build_config()
+    assert config.dataset == "digits"
+    assert config.model == "simple_cnn"
+
+
+def test_overrides_win_over_recipe():
+    config = build_config("cifar10-resnet20", {"epochs": 3, "augment": {"mixup": 0.2}})
+    assert config.model == "resnet20"
+    assert config.epochs == 3
+    assert config.augment.mixup == 0.2
+    assert config.augment.translate == 0.125  # from the recipe, untouched
+
+
+def test_shipped_recipes_are_listed_and_valid():
+    names = list_recipes()
+    assert {"digits-simple", "cifar10-resnet20"} <= set(names)
+    for name in names:
+        build_config(name)
+
+
+def test_unknown_key_is_rejected_with_a_suggestion():
+    with pytest.raises(KVError, match=r"unknown config key 'epoch' \(did you mean 'epochs'\?\)"):
+        build_config(overrides={"epoch": 3})
+
+
+def test_unknown_nested_key_names_its_path():
+    with pytest.raises(KVError, match="augment.mixpu.*did you mean 'mixup'"):
+        build_config(overrides={"augment": {"mixpu": 0.2}})
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("epochs", 0, "epochs must be between 1"),
+        ("batch_size", -4, "batch_size must be between 1"),
+        ("lr", 0.0, "lr must be between"),
+        ("val_split", 1.5, "val_split must be between"),
+        ("channels", 2, "channels must be 1 or 3"),
+        ("optimizer", "sgdd", "unknown optimizer 'sgdd' .did you mean 'sgd'"),
+        ("epochs", "ten", "epochs must be a number, got 'ten'"),
+    ],
+)
+def test_out_of_range_values_name_the_key_and_value(key, value, message):
+    with pytest.raises(KVError, match=message):
+        build_config(overrides={key: value})
+
+
+def test_yaml_with_a_typo_in_a_key(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: resnet20\nbatch_sise: 32\n")
+    with pytest.raises(KVError, match="batch_sise.*did you mean 'batch_size'"):
+        build_config(str(recipe))
+
+
+def test_broken_yaml_reports_the_line(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model: resnet20\nepochs: [1, 2\n")
+    with pytest.raises(KVError, match="not valid YAML at line"):
+        build_config(str(recipe))
+
+
+def test_missing_recipe_file_and_unknown_recipe_name(tmp_path):
+    with pytest.raises(KVError, match="config file not found"):
+        build_config(str(tmp_path / "missing.yaml"))
+    with pytest.raises(KVError, match="unknown recipe 'digits-simpel'.*digits-simple"):
+        build_config("digits-simpel")
+
+
+def test_integers_become_floats_where_floats_are_expected():
+    config = build_config(overrides={"lr": 1, "augment": {"translate": 0}})
+    assert isinstance(config.lr, float)
+    assert isinstance(config.augment.translate, float)
+
+
+def test_round_trip_through_dict():
+    config = build_config("cifar10-resnet20", {"epochs": 7})
+    assert config_from_dict(config.to_dict()) == config
+
+
+def test_default_run_dir_is_named_after_model_and_dataset():
+    assert str(TrainConfig(model="resnet20", dataset="tfds:cifar10").run_dir).endswith(
+        "runs/resnet20-cifar10"
+    )
+    assert str(TrainConfig(out="x/y").run_dir) == "x/y"

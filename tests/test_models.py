@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kerasvision.backend import keras
+from kerasvision.errors import KVError
+from kerasvision.models import create_model, get_model_spec, list_models, register_model
+
+
+def test_builtin_models_are_registered():
+    assert {"simple_cnn", "tiny_cnn", "resnet20", "resnet56", "resnet50", "mobilenet_v2"} <= set(
+        list_models()
+    )
+    assert list_models("resnet*") == ["resnet20", "resnet50", "resnet56"]
+
+
+def test_unknown_model_suggests_the_closest():
+    with pytest.raises(KVError, match="unknown model 'resnet2' .did you mean 'resnet20'"):
+        create_model("resnet2", num_classes=10, input_shape=(32, 32, 3))
+
+
+def test_registering_a_name_twice_fails():
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("tiny_cnn")(lambda *, num_classes, input_shape: None)
+
+
+@pytest.mark.parametrize("name", ["tiny_cnn", "simple_cnn", "resnet20"])
+def test_models_take_raw_pixels_and_return_probabilities(name):
+    model = create_model(name, num_classes=7, input_shape=(32, 32, 3))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == (2, 7)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert model.layers[1].name == "normalize"
+    assert model.get_layer("logits").units == 7
+
+
+def test_cifar_resnet_depths_match_the_paper():
+    r20 = create_model("resnet20", num_classes=10, input_shape=(32, 32, 3))
+    r56 = create_model("resnet56", num_classes=10, input_shape=(32, 32, 3))
+    convs = lambda m: [x for x in m.layers if isinstance(x, keras.layers.Conv2D)]  # noqa: E731
+    # 6n+1 3x3 convs plus 2 projection shortcuts, and the dense layer: depth 6n+2.
+    assert len([c for c in convs(r20) if c.kernel_size == (3, 3)]) == 19
+    assert len([c for c in convs(r56) if c.kernel_size == (3, 3)]) == 55
+    assert 0.26e6 < r20.count_params() < 0.28e6
+    assert 0.85e6 < r56.count_params() < 0.87e6
+
+
+def test_layer_names_are_deterministic():
+    a = create_model("resnet20", num_classes=10, input_shape=(32, 32, 3))
+    b = create_model("resnet20", num_classes=10, input_shape=(32, 32, 3))
+    assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
+    assert "stage2_block1_proj_conv" in {layer.name for layer in a.layers}
+
+
+def test_mobilenet_width_changes_size_and_nests_a_backbone():
+    small = create_model("mobilenet_v2", num_classes=5, input_shape=(32, 32, 3), width=0.35)
+    full = create_model("mobilenet_v2", num_classes=5, input_shape=(32, 32, 3), width=1.0)
+    assert small.count_params() < full.count_params() / 3
+    assert small.get_layer("backbone").count_params() > 0
+
+
+def test_an_option_a_model_does_not_take_is_rejected():
+    with pytest.raises(KVError, match="does not take the option width=0.5"):
+        create_model("resnet20", num_classes=10, input_shape=(32, 32, 3), width=0.5)
+    # Neutral defaults pass silently, so one config fits every model.
+    create_model("resnet20", num_classes=10, input_shape=(32, 32, 3), width=1.0)
+
+
+def test_imagenet_download_failure_is_one_clear_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure on https://example: [Errno -2] Name not known")
+
+    monkeypatch.setattr("tf_keras.src.utils.data_utils.get_file", offline)
+    with pytest.raises(KVError, match="could not download ImageNet weights.*--weights PATH"):
+        create_model("mobilenet_v2", num_classes=3, input_shape=(96, 96, 3), weights="imagenet")
+
+
+def test_weights_from_a_file_load_into_the_backbone(tmp_path):
+    source = create_model("mobilenet_v2", num_classes=3, input_shape=(32, 32, 3), width=0.35)
+    path = tmp_path / "backbone.weights.h5"
+    source.get_layer("backbone").save_weights(path)
+    model = create_model(
+        "mobilenet_v2", num_classes=3, input_shape=(32, 32, 3), width=0.35, weights=str(path)
+    )
+    for a, b in zip(
+        source.get_layer("backbone").get_weights(),
+        model.get_layer("backbone").get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pretrained_weights_need_rgb_and_an_existing_file(tmp_path):
+    with pytest.raises(KVError, match="not found"):
+        create_model("resnet50", num_classes=3, input_shape=(32, 32, 3), weights="nope.h5")
+    with pytest.raises(KVError, match="needs 3 channels"):
+        create_model("resnet50", num_classes=3, input_shape=(32, 32, 1), weights="imagenet")
+
+
+def test_spec_knows_default_size_and_options():
+    spec = get_model_spec("mobilenet_v2")
+    assert spec.default_size == 224 and spec.pretrained
+    assert {"width", "weights", "dropout"} <= set(spec.options)
