@@ -104,7 +104,8 @@ class TrainConfig:
             that take pretrained weights. Defaults to ``none``.
         width: Width multiplier for models that have one (``mobilenet_v2``).
             Defaults to 1.0.
-        dropout: Dropout before the classifier. Defaults to 0.0.
+        dropout: Dropout before the classifier; None keeps the model's own
+            default. Defaults to None.
         image_size: Square input size in pixels; None takes the model's default,
             else the dataset's own size. Defaults to None.
         channels: 1 (grayscale) or 3 (RGB); None takes the dataset's own.
@@ -113,7 +114,7 @@ class TrainConfig:
         batch_size: Images per step. Defaults to 64.
         optimizer: ``sgd`` (with Nesterov momentum), ``adam`` or ``adamw``.
             Defaults to ``sgd``.
-        lr: Peak learning rate; None picks 0.1 x batch/256 for SGD and 1e-3 for
+        lr: Peak learning rate; None picks 0.1 x batch/128 for SGD and 1e-3 for
             Adam/AdamW. Defaults to None.
         momentum: SGD momentum. Defaults to 0.9.
         weight_decay: Decoupled weight decay, multiplied by the learning rate
@@ -157,7 +158,7 @@ class TrainConfig:
     model: str = "simple_cnn"
     weights: str = "none"
     width: float = 1.0
-    dropout: float = 0.0
+    dropout: float | None = None
     image_size: int | None = None
     channels: int | None = None
     epochs: int = 30
@@ -205,7 +206,8 @@ class TrainConfig:
         if self.lr is not None:
             _check_range("lr", self.lr, 1e-8, 10.0, low_open=False)
         _check_range("width", self.width, 0.1, 4.0)
-        _check_range("dropout", self.dropout, 0.0, 0.95)
+        if self.dropout is not None:
+            _check_range("dropout", self.dropout, 0.0, 0.95)
         _check_range("momentum", self.momentum, 0.0, 0.999)
         _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
         _check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))

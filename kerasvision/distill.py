@@ -139,7 +139,9 @@ class Distiller(keras.Model):
         images, labels = data[0], data[1]
         student_logits = self._student_logits(images, training=False)
         hard = self.hard_loss(labels, tf.cast(student_logits, tf.float32))
-        return self._update_metrics(labels, student_logits, tf.reduce_mean(hard), hard, None)
+        logs = self._update_metrics(labels, student_logits, tf.reduce_mean(hard), hard, None)
+        # Validation has no teacher pass: report the student's loss and metrics only.
+        return {k: v for k, v in logs.items() if k not in ("student_loss", "distillation_loss")}
 
     def _update_metrics(self, labels, student_logits, total, hard, soft):
         self.loss_tracker.update_state(total)

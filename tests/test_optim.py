@@ -56,3 +56,14 @@ def test_weight_decay_spares_biases_and_normalization():
     kernel, bias = (float(v.numpy().ravel()[0]) for v in dense.trainable_variables)
     assert kernel == pytest.approx(1.0 - 0.5 * 0.1)  # decayed by wd * lr
     assert bias == pytest.approx(1.0)
+
+
+def test_a_layer_named_like_a_parameter_still_decays():
+    config = build_config(overrides={"weight_decay": 0.5, "lr": 0.1, "momentum": 0.0})
+    inputs = keras.Input((1,))
+    outputs = keras.layers.Dense(1, name="beta_head", kernel_initializer="ones")(inputs)
+    model = keras.Model(inputs, outputs)
+    opt = create_optimizer(config, 0.1)
+    kernel = model.get_layer("beta_head").kernel
+    opt.apply_gradients([(keras.backend.zeros_like(kernel), kernel)])
+    assert float(kernel.numpy().ravel()[0]) == pytest.approx(1.0 - 0.5 * 0.1)

@@ -146,3 +146,10 @@ def test_mixed_precision_training_saves_a_float32_model_and_restores_the_policy(
     np.testing.assert_allclose(
         loaded.predict(batch, verbose=0), result.model.predict(batch, verbose=0), atol=1e-2
     )
+
+
+def test_disk_cache_lives_in_the_run_directory(tmp_path):
+    result = train(_config(tmp_path, epochs=1, cache="disk"))
+    assert any((result.run_dir / "cache").iterdir())
+    again = train(_config(tmp_path, epochs=1, cache="disk"), overwrite=True)
+    assert again.metrics["epochs"] == 1

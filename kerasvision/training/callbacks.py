@@ -22,13 +22,15 @@ class BestCheckpoint(keras.callbacks.Callback):
     Args:
         path: The ``.keras`` file to write.
         monitor: The logged metric to maximize. Defaults to ``val_accuracy``.
+        best: The best value so far (from an earlier phase or an interrupted
+            run), which a new checkpoint must beat. Defaults to -inf.
     """
 
-    def __init__(self, path: Path, monitor: str = "val_accuracy"):
+    def __init__(self, path: Path, monitor: str = "val_accuracy", best: float = -math.inf):
         super().__init__()
         self.path = Path(path)
         self.monitor = monitor
-        self.best = -math.inf
+        self.best = best
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -123,6 +125,8 @@ class TimeBudget(keras.callbacks.Callback):
         epochs: Epochs asked for (the upper bound).
         steps_per_epoch: Optimizer steps per epoch.
         schedule: A ``WarmupCosine`` to shorten, or None.
+        schedule_start: The epoch at which the schedule's step count starts
+            (a fine-tuning phase's optimizer starts at 0). Defaults to 0.
         clock: Seconds source. Defaults to ``time.perf_counter``.
     """
 
@@ -132,10 +136,12 @@ class TimeBudget(keras.callbacks.Callback):
         epochs: int,
         steps_per_epoch: int,
         schedule=None,
+        schedule_start: int = 0,
         clock=time.perf_counter,
     ):
         super().__init__()
         self.clock = clock
+        self.schedule_start = schedule_start
         self.budget = minutes * 60.0
         self.epochs = epochs
         self.steps = steps_per_epoch
@@ -164,7 +170,7 @@ class TimeBudget(keras.callbacks.Callback):
         fit = done + int(max(self.budget - elapsed, 0.0) // per_epoch)
         self.planned = min(self.epochs, self._first + fit)
         if self.schedule is not None and hasattr(self.schedule, "set_total_steps"):
-            self.schedule.set_total_steps(self.planned * self.steps)
+            self.schedule.set_total_steps((self.planned - self.schedule_start) * self.steps)
         if epoch + 1 >= self.planned:
             log.info("time budget: stopping after epoch %d", epoch + 1)
             self.model.stop_training = True
@@ -197,11 +203,15 @@ def create_callbacks(
     Returns:
         The callback list.
     """
+    history = run_dir / "history.csv"
+    best = max(
+        (r["val_accuracy"] for r in read_history(history) if "val_accuracy" in r), default=-math.inf
+    )
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         Throughput(images_per_epoch),
-        HistoryCSV(run_dir / "history.csv"),
-        BestCheckpoint(run_dir / "checkpoints" / "best.keras"),
+        HistoryCSV(history),
+        BestCheckpoint(run_dir / "checkpoints" / "best.keras", best=best),
         keras.callbacks.BackupAndRestore(str(run_dir / "checkpoints" / backup_name)),
         keras.callbacks.TensorBoard(
             str(run_dir / "tensorboard"), write_graph=False, profile_batch=0

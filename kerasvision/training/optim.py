@@ -7,8 +7,10 @@ import math
 from kerasvision.backend import keras, tf
 from kerasvision.config import TrainConfig
 
-# Weight decay skips biases and normalization parameters.
-_NO_DECAY = ["bias", "gamma", "beta"]
+# Weight decay skips biases and normalization parameters. Keras matches these
+# regular expressions against variable names ("stem_bn/gamma:0", or "bias:0" for
+# a layer built alone), so a layer merely named "beta_head" keeps its decay.
+_NO_DECAY = [r"(^|/)bias:", r"(^|/)gamma:", r"(^|/)beta:"]
 
 
 @keras.saving.register_keras_serializable("kerasvision")

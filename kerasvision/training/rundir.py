@@ -37,24 +37,33 @@ class RunDir:
     def finished(self) -> bool:
         return self.metrics.is_file()
 
+    def check_writable(self, *, overwrite: bool = False) -> None:
+        """Raises KVError when this folder cannot take a run (checked before any work)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise KVError(f"--out {self.path} is a file, not a folder")
+        is_run = self.config.is_file()
+        # A disk cache (cache/) is made while the data is opened, before the run starts.
+        contents = (
+            [p for p in self.path.iterdir() if p.name != "cache"] if self.path.is_dir() else []
+        )
+        if contents and not is_run:
+            raise KVError(f"--out {self.path} is not empty and holds no run; choose another --out")
+        if self.finished and not overwrite:
+            raise KVError(
+                f"{self.path} already holds a finished run; pass --overwrite or another --out"
+            )
+
     def prepare(self, config: dict[str, Any], *, overwrite: bool = False) -> bool:
         """Creates the folder or checks it can be resumed; returns True when resuming.
 
         A finished run is kept unless ``overwrite``; an unfinished one is resumed
         only with the same config; a folder that is not a run is never touched.
         """
-        if self.path.exists() and not self.path.is_dir():
-            raise KVError(f"--out {self.path} is a file, not a folder")
+        self.check_writable(overwrite=overwrite)
         is_run = self.config.is_file()
-        if self.path.is_dir() and any(self.path.iterdir()) and not is_run:
-            raise KVError(f"--out {self.path} is not empty and holds no run; choose another --out")
         if is_run and overwrite:
             shutil.rmtree(self.path)
             is_run = False
-        elif self.finished:
-            raise KVError(
-                f"{self.path} already holds a finished run; pass --overwrite or another --out"
-            )
         if is_run:
             old = yaml.safe_load(self.config.read_text(encoding="utf-8")) or {}
             changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))

@@ -107,13 +107,11 @@ def load_data(config: TrainConfig, cache_dir: Path | None = None) -> DataSplits:
 
 def build_model(config: TrainConfig, data: DataSplits):
     """Creates the configured model for the data's classes and input shape."""
+    options = {"weights": config.weights, "width": config.width}
+    if config.dropout is not None:
+        options["dropout"] = config.dropout
     return create_model(
-        config.model,
-        num_classes=data.num_classes,
-        input_shape=data.input_shape,
-        weights=config.weights,
-        width=config.width,
-        dropout=config.dropout,
+        config.model, num_classes=data.num_classes, input_shape=data.input_shape, **options
     )
 
 
@@ -165,7 +163,7 @@ def fit(model, data: DataSplits, config: TrainConfig, run: RunDir, student=None)
         schedule = compile_model(model, config, steps, phase)
         budget = None
         if config.time and phase is phases[-1]:
-            budget = TimeBudget(config.time, phase.end, steps, schedule)
+            budget = TimeBudget(config.time, phase.end, steps, schedule, phase.start)
         callbacks = create_callbacks(
             run.path,
             images_per_epoch=data.counts["train"],
@@ -282,6 +280,7 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     keras.utils.set_random_seed(config.seed)
     policy = setup_precision(config)
     run = RunDir(config.run_dir)
+    run.check_writable(overwrite=overwrite)  # fail before reading any data
     data = load_data(config, cache_dir=None if config.cache != "disk" else run.path / "cache")
     student = build_model(config, data)
     model = make_distiller(config, student, data) if config.teacher else student
@@ -290,6 +289,8 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     if resumed:
         log.info("resuming the unfinished run in %s", run.path)
     run.write_labels(data.class_names)
+    if config.cache == "disk":  # --overwrite may have removed the folder the cache points to
+        (run.path / "cache").mkdir(exist_ok=True)
     start = time.perf_counter()
     fit(model, data, resolved, run, student)
     seconds = time.perf_counter() - start
