@@ -97,3 +97,14 @@ def test_installed_command_keeps_stderr_to_one_line(tmp_path):
         "kv: error: unknown model 'nosuch'; choose from: mobilenet_v2, resnet20, resnet50, "
         "resnet56, simple_cnn, tiny_cnn"
     ]
+
+
+def test_cli_and_export_folders_install_inside_the_kerasvision_namespace():
+    import importlib
+
+    cli_module = importlib.import_module("kerasvision.cli.main")
+    export_module = importlib.import_module("kerasvision.export")
+    assert cli_module.__name__ == "kerasvision.cli.main"
+    assert export_module.__file__.replace("\\", "/").endswith("export/__init__.py")
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("cli")
