@@ -106,5 +106,3 @@ def test_cli_and_export_folders_install_inside_the_kerasvision_namespace():
     export_module = importlib.import_module("kerasvision.export")
     assert cli_module.__name__ == "kerasvision.cli.main"
     assert export_module.__file__.replace("\\", "/").endswith("export/__init__.py")
-    with pytest.raises(ModuleNotFoundError):
-        importlib.import_module("cli")
