@@ -91,3 +91,13 @@ def test_default_run_dir_is_named_after_model_and_dataset():
         "runs/resnet20-cifar10"
     )
     assert str(TrainConfig(out="x/y").run_dir) == "x/y"
+
+
+def test_the_training_guide_shows_each_shipped_recipe_as_it_is():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    guide = (root / "docs" / "training.md").read_text()
+    for name in list_recipes():
+        recipe = (root / "kerasvision" / "recipes" / f"{name}.yaml").read_text()
+        assert recipe in guide, f"docs/training.md shows an outdated {name}.yaml"
