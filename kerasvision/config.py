@@ -65,12 +65,6 @@ class AugmentConfig:
             _check_range(f"augment.{name}", getattr(self, name), 0.0, 10.0)
         _check_range("augment.mix_prob", self.mix_prob, 0.0, 1.0)
 
-    @property
-    def enabled(self) -> bool:
-        return any(
-            (self.flip not in ("none",), self.rotation, self.zoom, self.translate, self.contrast)
-        ) or bool(self.mixup or self.cutmix)
-
 
 @dataclass
 class DistillConfig:

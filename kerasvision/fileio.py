@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,3 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
 def write_yaml(path: str | os.PathLike, data: Any) -> None:
     """Writes ``data`` as YAML (keys in insertion order), atomically."""
     write_text(path, yaml.safe_dump(data, sort_keys=False))
-
-
-def fresh_tmpdir(prefix: str = "kv-") -> Path:
-    """Creates and returns a new temporary directory."""
-    return Path(tempfile.mkdtemp(prefix=prefix))

@@ -153,3 +153,34 @@ def test_disk_cache_lives_in_the_run_directory(tmp_path):
     assert any((result.run_dir / "cache").iterdir())
     again = train(_config(tmp_path, epochs=1, cache="disk"), overwrite=True)
     assert again.metrics["epochs"] == 1
+
+
+def test_pretrained_backbone_is_frozen_first_then_fine_tuned(tmp_path):
+    from kerasvision.models import create_model
+
+    donor = create_model("mobilenet_v2", num_classes=10, input_shape=(32, 32, 3), width=0.35)
+    weights = tmp_path / "backbone.weights.h5"
+    donor.get_layer("backbone").save_weights(weights)
+    config = _config(
+        tmp_path,
+        model="mobilenet_v2",
+        width=0.35,
+        weights=str(weights),
+        image_size=32,
+        epochs=2,
+        freeze_epochs=1,
+        batch_size=256,
+    )
+    result = train(config)
+    assert result.metrics["input_shape"] == [32, 32, 3]  # digits turned RGB for the weights
+    assert [r["epoch"] for r in read_history(result.run_dir / "history.csv")] == [1, 2]
+    assert not list((result.run_dir / "checkpoints").glob("*.weights.h5"))
+    backbone = result.model.get_layer("backbone")
+    assert backbone.trainable  # fine-tuned in the second phase
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(
+            donor.get_layer("backbone").get_weights(), backbone.get_weights(), strict=True
+        )
+    ]
+    assert any(changed)

@@ -81,9 +81,6 @@ class RunDir:
     def write_labels(self, class_names: list[str]) -> None:
         write_text(self.labels, "".join(f"{name}\n" for name in class_names))
 
-    def read_labels(self) -> list[str]:
-        return self.labels.read_text(encoding="utf-8").splitlines()
-
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         write_json(self.metrics, metrics)
 
