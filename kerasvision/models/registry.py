@@ -118,7 +118,8 @@ def create_model(
     if num_classes < 2:
         raise KVError(f"num_classes must be at least 2, got {num_classes}")
     accepted = set(spec.options)
-    neutral = {"weights": "none", "width": 1.0, "dropout": 0.0}  # fine for any model
+    # Values that mean "nothing special", so one config can serve every model.
+    neutral = {"weights": "none", "width": 1.0, "dropout": 0.0}
     kwargs = {}
     for key, value in options.items():
         if key in accepted:
