@@ -27,10 +27,11 @@ def cli() -> None:
 
 def _register_commands() -> None:
     from kerasvision.cli.completion import completion
+    from kerasvision.cli.export import export
     from kerasvision.cli.models import models
     from kerasvision.cli.train import train
 
-    for command in (train, models, completion):
+    for command in (train, export, models, completion):
         cli.add_command(command)
 
 

@@ -1,5 +1,19 @@
 """Model export (installed as ``kerasvision.export``): one module per format.
 
-The formats (TFLite, ONNX, SavedModel, TensorRT engine) arrive with the export
-work; this package exists now so the install layout is final.
+``export_model(source, ...)`` turns a run's model into deployable artifacts
+and verifies each with its own runtime; ``FORMATS`` says which precisions and
+options each format takes. See docs/export.md.
 """
+
+from kerasvision.export.exporter import ExportReport, export_model
+from kerasvision.export.formats import FORMATS, ExportOptions, plan_exports
+from kerasvision.export.verify import Verification
+
+__all__ = [
+    "FORMATS",
+    "ExportOptions",
+    "ExportReport",
+    "Verification",
+    "export_model",
+    "plan_exports",
+]

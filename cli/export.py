@@ -1,0 +1,173 @@
+"""``kv export``: a run's model to TFLite, ONNX, SavedModel and TensorRT, verified."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    """``("tflite,onnx", "engine")`` -> ``["tflite", "onnx", "engine"]``; nothing -> None."""
+    items = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return items or None
+
+
+@click.command(name="export")
+@click.argument("source", type=click.Path())
+@click.option(
+    "-f",
+    "--format",
+    "formats",
+    multiple=True,
+    help="tflite, onnx, saved_model, engine (comma-separated or repeated; "
+    "default: all this machine can build).",
+)
+@click.option(
+    "-p",
+    "--precision",
+    "precisions",
+    multiple=True,
+    help="fp32, fp16, dynamic, int8 (default: all each format takes).",
+)
+@click.option(
+    "--calib", type=int, default=300, show_default=True, help="Training images that calibrate int8."
+)
+@click.option(
+    "--io-type",
+    default=None,
+    help="Input/output type of int8 TFLite: uint8 (default), int8 or float32.",
+)
+@click.option(
+    "--batch", default="1:8:32", show_default=True, help="TensorRT batch profile MIN:OPT:MAX."
+)
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option(
+    "--workspace",
+    type=float,
+    default=4.0,
+    show_default=True,
+    help="TensorRT builder workspace (GiB).",
+)
+@click.option(
+    "--max-drop",
+    type=float,
+    default=None,
+    help="Allowed accuracy drop in points (default: 0.1 fp32, 1 otherwise).",
+)
+@click.option(
+    "-d", "--dataset", default=None, help="Data to verify and calibrate on (default: the run's)."
+)
+@click.option("-o", "--out", default=None, help="Output folder (default: RUN_DIR/export).")
+@click.option("--threads", type=int, default=None, help="CPU threads of the runtimes.")
+@click.option(
+    "--images",
+    "max_images",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Held-out images to verify on.",
+)
+@click.option("--no-verify", is_flag=True, help="Write the artifacts without verifying them.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def export(
+    source: str,
+    formats,
+    precisions,
+    calib,
+    io_type,
+    batch,
+    opset,
+    workspace,
+    max_drop,
+    dataset,
+    out,
+    threads,
+    max_images,
+    no_verify,
+    as_json,
+) -> int:
+    """Export SOURCE (a run directory or a .keras file) and verify each artifact.
+
+    \b
+    Examples:
+      kv export runs/digits-edge
+      kv export runs/cifar10-edge --format tflite --precision int8 --calib 500
+      kv export model.keras --dataset photos/ --format onnx,engine --batch 1:16:64
+
+    Each artifact is run by its own runtime on held-out images; one whose
+    accuracy falls more than --max-drop below the Keras model fails the command.
+    """
+    from kerasvision.errors import KVError
+    from kerasvision.export import ExportOptions, export_model
+    from kerasvision.export.formats import parse_batch
+
+    if max_images < 1:
+        raise KVError(f"--images must be at least 1, got {max_images}")
+    if threads is not None and threads < 1:
+        raise KVError(f"--threads must be at least 1, got {threads}")
+    options = ExportOptions(
+        calib=calib,
+        io_type=io_type or "uint8",
+        batch=parse_batch(batch),
+        opset=opset,
+        workspace=workspace,
+    )
+    report = export_model(
+        source,
+        formats=_split(formats),
+        precisions=_split(precisions),
+        out=out,
+        dataset=dataset,
+        options=options,
+        max_drop=max_drop,
+        threads=threads,
+        verify_artifacts=not no_verify,
+        max_images=max_images,
+        io_type_given=io_type is not None,
+        progress=lambda line: click.echo(f"kv: {line}", err=True),
+    )
+    if as_json:
+        rows = [r.to_dict() for r in report.results]
+        keras = report.reference.to_dict() if report.reference else None
+        failures = [{"format": f, "precision": p, "error": e} for f, p, e in report.failures]
+        click.echo(json.dumps({"keras": keras, "artifacts": rows, "failures": failures}, indent=2))
+    else:
+        print_report(report)
+    if report.failed:
+        worst = ", ".join(
+            f"{r.format} {r.precision} lost {r.drop:.2f} points (max {r.max_drop})"
+            for r in report.failed
+        )
+        raise KVError(f"verification failed: {worst}")
+    if report.failures:
+        names = ", ".join(f"{f} {p}" for f, p, _ in report.failures)
+        raise KVError(f"{len(report.failures)} export(s) failed: {names} (see above)")
+    return 0
+
+
+def print_report(report) -> None:
+    """The verification table: one row per artifact, the Keras model first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"kv export: {report.out}")
+    for column in ("format", "precision", "size MB", "accuracy", "agreement", "ms/image", "ok"):
+        table.add_column(column, justify="left" if column in ("format", "precision") else "right")
+    rows = ([report.reference] if report.reference else []) + report.results
+    for r in rows:
+        table.add_row(
+            r.format,
+            r.precision,
+            f"{r.size_mb:.3f}",
+            f"{r.accuracy:.4f}",
+            f"{r.agreement:.4f}",
+            f"{r.latency_ms:.3f}",
+            "yes" if r.passed else "NO",
+        )
+    if not rows:
+        for path in report.artifacts:
+            click.echo(str(path))
+        return
+    Console(file=sys.stdout).print(table)
