@@ -130,7 +130,7 @@ def missing(fmt: str) -> str | None:
     if fmt == "onnx":
         for module in ("tf2onnx", "onnx", "onnxruntime"):
             if importlib.util.find_spec(module) is None:
-                return f"{module} is not installed (pip install 'kerasvision[onnx]')"
+                return f"{module} is not installed (pip install tf2onnx onnx onnxruntime)"
     return None
 
 

@@ -27,7 +27,7 @@ class Verification:
         reference_accuracy: The Keras model's accuracy on the same images.
         agreement: Fraction of images whose top-1 equals the Keras model's.
         max_abs_diff: Largest absolute difference of the output probabilities.
-        latency_ms: Mean batch-1 latency in milliseconds.
+        latency_ms: Batch-1 latency in milliseconds (best of 5 means of ``latency_runs``).
         images: How many images were used.
         max_drop: The allowed accuracy drop in points.
         passed: Whether the accuracy drop is within ``max_drop``.
