@@ -26,12 +26,29 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
+    from kerasvision.cli.benchmark import benchmark
     from kerasvision.cli.completion import completion
+    from kerasvision.cli.eval import eval_command
+    from kerasvision.cli.explain import explain
     from kerasvision.cli.export import export
+    from kerasvision.cli.launch import launch
     from kerasvision.cli.models import models
+    from kerasvision.cli.predict import predict
+    from kerasvision.cli.report import report
     from kerasvision.cli.train import train
 
-    for command in (train, export, models, completion):
+    for command in (
+        train,
+        launch,
+        export,
+        eval_command,
+        predict,
+        explain,
+        benchmark,
+        report,
+        models,
+        completion,
+    ):
         cli.add_command(command)
 
 

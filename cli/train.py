@@ -42,12 +42,36 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--cutmix",), "augment.cutmix", float, "CutMix alpha (0: off)."),
     (("--cache",), "cache", str, "auto, memory, disk or none."),
     (("--mixed-precision",), "mixed_precision", str, "auto, off, float16 or bfloat16."),
+    (
+        ("--devices",),
+        "devices",
+        str,
+        "Devices, e.g. gpu:0,gpu:1 or cpu:0,cpu:1 (default: every GPU, else the CPU).",
+    ),
     (("--seed",), "seed", int, "Random seed."),
     (("-o", "--out"), "out", str, "Run directory."),
     (("--teacher",), "teacher", str, "Distill from this run directory or model file."),
     (("--alpha",), "distill.alpha", float, "Distillation: weight of the hard labels."),
     (("--temperature",), "distill.temperature", float, "Distillation: softmax temperature."),
+    (("--init",), "init", str, "Start from this trained model: a run directory or model file."),
+    (("--prune",), "prune", float, "Prune to this sparsity, e.g. 0.5 (0: off)."),
+    (("--prune-structure",), "prune_structure", str, "unstructured or 2:4 (with --prune 0.5)."),
+    (
+        ("--prune-exclude",),
+        "prune_exclude",
+        str,
+        "Layers kept dense, comma-separated patterns (default: first_conv,classifier).",
+    ),
+    (
+        ("--qat",),
+        "qat",
+        str,
+        "Quantization-aware training: auto (the default of a bare --qat), qat, pqat or off.",
+    ),
 ]
+
+# Options that may be given without a value, and the value they then take.
+_FLAG_VALUES = {"qat": "auto"}
 
 _NO_AUGMENT = {
     "flip": "none",
@@ -95,9 +119,10 @@ def collect_overrides(params: dict[str, Any]) -> dict[str, Any]:
 
 def _with_options(fn):
     for flags, key, kind, help_text in reversed(_OPTIONS):
-        fn = click.option(*flags, key.replace(".", "_"), type=kind, default=None, help=help_text)(
-            fn
-        )
+        extra = {"is_flag": False, "flag_value": _FLAG_VALUES[key]} if key in _FLAG_VALUES else {}
+        fn = click.option(
+            *flags, key.replace(".", "_"), type=kind, default=None, help=help_text, **extra
+        )(fn)
     return fn
 
 
@@ -147,12 +172,34 @@ def print_summary(result) -> None:
     ]
     if "test" in m:
         rows.append(("test accuracy", f"{m['test']['accuracy']:.4f}"))
+    dist = m.get("distribution", {})
+    if dist.get("replicas", 1) > 1:
+        rows.append(
+            (
+                "replicas",
+                f"{dist['replicas']} ({dist['strategy']}, {dist['workers']} worker(s)), "
+                f"global batch {dist['global_batch_size']}, lr {dist['lr']:g}",
+            )
+        )
     rows += [
         ("train time", f"{m['train_seconds']:.1f} s"),
         ("images/s", f"{m['images_per_s']:,.0f}" if m["images_per_s"] else "-"),
     ]
     if "teacher" in m:
         rows.append(("teacher params", f"{m['teacher']['params']:,}"))
+    if "pruning" in m:
+        p = m["pruning"]
+        rows.append(
+            (
+                "sparsity",
+                f"{p['sparsity']:.1%} of the pruned weights ({p['structure']}), "
+                f"{p['model_sparsity']:.1%} of the model",
+            )
+        )
+        rows.append(("gzip size", f"{p['gzip_bytes']:,} bytes ({m['final_model']}, gzipped)"))
+    if "qat" in m:
+        kept = ", ".join(m["qat"]["float_layers"]) or "none"
+        rows.append((m["qat"]["scheme"].upper(), f"quantization-aware; float layers: {kept}"))
     for name, stage in m.get("stages", {}).items():
         rows.append(
             (

@@ -5,7 +5,7 @@ and verifies each with its own runtime; ``FORMATS`` says which precisions and
 options each format takes. See docs/export.md.
 """
 
-from kerasvision.export.exporter import ExportReport, export_model
+from kerasvision.export.exporter import ExportReport, artifact_path, export_model
 from kerasvision.export.formats import FORMATS, ExportOptions, plan_exports
 from kerasvision.export.verify import Verification
 
@@ -14,6 +14,7 @@ __all__ = [
     "ExportOptions",
     "ExportReport",
     "Verification",
+    "artifact_path",
     "export_model",
     "plan_exports",
 ]

@@ -162,7 +162,8 @@ def load_export_data(
     return ExportData(images, labels, calibration, list(opened.class_names))
 
 
-def _artifact_path(out: Path, stem: str, fmt: str, precision: str) -> Path:
+def artifact_path(out: Path, stem: str, fmt: str, precision: str) -> Path:
+    """Where ``(fmt, precision)`` of the Keras file ``<stem>.keras`` is written in ``out``."""
     if fmt == "saved_model":
         return out / f"{stem}_saved_model"
     return out / f"{stem}-{precision}{FORMATS[fmt].suffix}"
@@ -191,7 +192,7 @@ def _export_one(
             opset=options.opset,
         )
     if fmt == "engine":
-        onnx_path = _artifact_path(out, stem, "onnx", precision)
+        onnx_path = artifact_path(out, stem, "onnx", precision)
         return export_engine(
             onnx_path,
             path,
@@ -302,7 +303,7 @@ def export_model(
         report.reference = verify(reference, data.images, data.labels, ref_probs, precision="fp32")
     stem = src.model_path.stem
     for fmt, precision in plan:
-        path = _artifact_path(out, stem, fmt, precision)
+        path = artifact_path(out, stem, fmt, precision)
         say(f"exporting {fmt} {precision} -> {path}")
         try:
             _export_one(model, fmt, precision, path, info, data, options, out, stem)

@@ -25,6 +25,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "constant")
 CACHE_MODES = ("auto", "memory", "disk", "none")
 MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
+PRUNE_STRUCTURES = ("unstructured", "2:4")
+QAT_MODES = ("off", "auto", "qat", "pqat")
 
 
 @dataclass
@@ -121,7 +123,9 @@ class TrainConfig:
         label_smoothing: Label smoothing of the cross-entropy. Defaults to 0.1.
         freeze_epochs: With pretrained weights, epochs trained with the backbone
             frozen before it is fine-tuned. Defaults to 2.
-        fine_tune_lr: Learning-rate factor for the fine-tuning phase. Defaults to 0.1.
+        fine_tune_lr: Learning-rate factor for the fine-tuning phase (of a
+            pretrained model, or of a run that starts from ``init``).
+            Defaults to 0.1.
         patience: Early stopping patience in epochs on validation accuracy;
             0 disables it. Defaults to 0.
         time: Training budget in minutes; the epoch count shrinks to fit it and
@@ -137,11 +141,35 @@ class TrainConfig:
             picks ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU with
             native bfloat16 instructions (AVX512-BF16 or AMX), else float32.
             Saved models are always float32. Defaults to ``auto``.
+        devices: Devices to train on, comma-separated: ``gpu:0,gpu:1`` (or
+            ``0,1``), or ``cpu:0,cpu:1`` (the CPU split into logical devices,
+            to try multi-device training without GPUs). Several devices train
+            with ``MirroredStrategy``; under ``TF_CONFIG`` (multi-worker) it
+            names each worker's GPUs. ``batch_size`` and ``lr`` are per
+            device (replica); see docs/distributed.md. None uses every
+            visible GPU, else the CPU. Defaults to None.
         seed: Seed for splits, shuffling and initialization. Defaults to 42.
         out: Run directory; None uses ``runs/<model>-<dataset>``. Defaults to None.
         teacher: Distill from this teacher: a run directory, a model file, or
             (inside ``stages``) the name of an earlier stage. Defaults to None.
         distill: Distillation settings. Defaults to ``DistillConfig()``.
+        init: Start from this trained model instead of building a new one: a
+            run directory, a model file, or (inside ``stages``) the name of an
+            earlier stage. ``model``, ``weights``, ``width`` and ``dropout``
+            are then unused, and the learning rate is scaled by
+            ``fine_tune_lr``. Defaults to None.
+        prune: Target sparsity (fraction of zeros) of magnitude pruning, in
+            [0, 0.99); 0 turns pruning off. Defaults to 0.0.
+        prune_structure: ``unstructured`` or ``2:4`` (two zeros in every four
+            consecutive weights, needs ``prune: 0.5``). Defaults to
+            ``unstructured``.
+        prune_exclude: Layers that stay dense: layer-name patterns
+            (``stage1_*``) and the keywords ``first_conv`` and ``classifier``.
+            Defaults to ``["first_conv", "classifier"]``.
+        qat: Quantization-aware training: ``off``, ``qat``, ``pqat``
+            (pruning-preserving) or ``auto`` (PQAT for a pruned model, else
+            QAT); ``true`` means ``auto``. With ``prune`` in a run without
+            stages, a pruning stage and then a QAT stage. Defaults to ``off``.
         stages: Named stages trained in order, each a mapping of the keys above
             that differ from the top level (e.g. ``teacher`` then ``student``
             with ``teacher: teacher``). Defaults to None (one stage).
@@ -173,10 +201,16 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     cache: str = "auto"
     mixed_precision: str = "auto"
+    devices: str | None = None
     seed: int = 42
     out: str | None = None
     teacher: str | None = None
     distill: DistillConfig = field(default_factory=DistillConfig)
+    init: str | None = None
+    prune: float = 0.0
+    prune_structure: str = "unstructured"
+    prune_exclude: list[str] = field(default_factory=lambda: ["first_conv", "classifier"])
+    qat: str = "off"
     stages: dict[str, dict[str, Any]] | None = None
 
     def validate(self) -> TrainConfig:
@@ -197,6 +231,8 @@ class TrainConfig:
             raise unknown("cache mode", self.cache, CACHE_MODES)
         if self.mixed_precision not in MIXED_PRECISION:
             raise unknown("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        if self.devices is not None:
+            parse_devices(self.devices)
         if self.lr is not None:
             _check_range("lr", self.lr, 1e-8, 10.0, low_open=False)
         _check_range("width", self.width, 0.1, 4.0)
@@ -220,9 +256,37 @@ class TrainConfig:
             )
         self.augment.validate()
         self.distill.validate()
+        self._validate_compression()
         if self.stages is not None:
             stage_configs(self)
         return self
+
+    def _validate_compression(self) -> None:
+        _check_range("prune", self.prune, 0.0, 0.99)
+        if self.prune_structure not in PRUNE_STRUCTURES:
+            raise unknown("prune_structure", str(self.prune_structure), PRUNE_STRUCTURES)
+        if self.prune_structure == "2:4" and self.prune != 0.5:
+            raise KVError(
+                f"prune_structure 2:4 zeroes half of every pruned kernel; set prune to 0.5, "
+                f"got {self.prune:g}"
+            )
+        if not isinstance(self.prune_exclude, list) or not all(
+            isinstance(p, str) and p for p in self.prune_exclude
+        ):
+            raise KVError(
+                f"prune_exclude must be a list of layer-name patterns, got {self.prune_exclude!r}"
+            )
+        if self.qat not in QAT_MODES:
+            raise unknown("qat mode", str(self.qat), QAT_MODES)
+        if self.prune and self.time is not None:
+            raise KVError(
+                "prune and time cannot be combined: the pruning schedule needs the step count"
+            )
+        if self.prune and self.patience:
+            raise KVError(
+                "prune and patience cannot be combined: stopping early would miss the target "
+                "sparsity"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -240,6 +304,44 @@ def _check_range(name: str, value: Any, low: float, high: float, *, low_open: bo
         raise KVError(f"{name} must be a number, got {value!r}")
     if value < low or value > high or (low_open and value == low):
         raise KVError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+
+
+_DEVICE = re.compile(r"/?(?:device:)?(cpu|gpu):(\d+)")
+
+
+def parse_devices(spec: str | int | list | None) -> list[str] | None:
+    """Parses a ``devices`` value into TensorFlow device names.
+
+    Args:
+        spec: Comma-separated ``gpu:N`` or ``cpu:N`` names (case-insensitive,
+            ``/gpu:N`` and ``/device:GPU:N`` too), bare GPU numbers (``0,1``),
+            or a list of those. None means automatic.
+
+    Returns:
+        Device names such as ``["/gpu:0", "/gpu:1"]``, or None for automatic.
+
+    Raises:
+        KVError: On an unknown name, a repeated device, or CPUs and GPUs mixed.
+    """
+    if spec is None:
+        return None
+    items = spec if isinstance(spec, list) else str(spec).split(",")
+    names = []
+    for item in (str(i).strip() for i in items):
+        match = _DEVICE.fullmatch(item.lower())
+        if item.isdigit():
+            names.append(f"/gpu:{int(item)}")
+        elif match:
+            names.append(f"/{match[1]}:{int(match[2])}")
+        else:
+            raise KVError(f"devices: '{item}' is not a device; use gpu:N, cpu:N or N (a GPU)")
+    if not names:
+        raise KVError("devices must name at least one device, e.g. gpu:0,gpu:1")
+    if len(set(names)) < len(names):
+        raise KVError(f"devices names a device twice: {spec}")
+    if len({name[:4] for name in names}) > 1:
+        raise KVError(f"devices mixes CPUs and GPUs: {spec}; use one kind")
+    return names
 
 
 def list_recipes() -> list[str]:
@@ -275,6 +377,12 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     """Coerces YAML scalars to the field's type (ints for floats, 'none' strings)."""
     if value is None:
         return None
+    if name == "qat" and isinstance(value, bool):
+        return "auto" if value else "off"
+    if name == "prune_structure" and value == 124:
+        return "2:4"  # YAML 1.1 reads an unquoted 2:4 as the base-60 number 124
+    if name == "prune_exclude" and isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
     text = str(kind)
     if "float" in text and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
@@ -329,8 +437,8 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
 def stage_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
     """The validated config of each stage: the top level with the stage's keys applied.
 
-    A stage's ``teacher`` may name an earlier stage; ``out`` is left to the
-    trainer, which gives each stage a folder under the run directory.
+    A stage's ``teacher`` and ``init`` may name an earlier stage; ``out`` is
+    left to the trainer, which gives each stage a folder under the run directory.
     """
     if not isinstance(config.stages, dict) or not config.stages:
         raise KVError("stages must be a mapping of stage names to config keys")
@@ -341,24 +449,44 @@ def stage_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
             raise KVError(f"stage name '{name}' must be a word other than 'model' or 'stages'")
         if not isinstance(keys, dict):
             raise KVError(f"stage '{name}' must be a mapping of config keys")
-        if "stages" in keys or "out" in keys:
-            raise KVError(f"stage '{name}' cannot set 'stages' or 'out'")
+        if "stages" in keys or "out" in keys or "devices" in keys:
+            raise KVError(f"stage '{name}' cannot set 'stages', 'out' or 'devices'")
         stage = TrainConfig()
         _apply(stage, base)
         _apply(stage, keys, prefix=f"stages.{name}.")
-        if (
-            keys.get("teacher")
-            and not _is_path_like(keys["teacher"])
-            and keys["teacher"] not in seen
-        ):
-            raise KVError(
-                f"stage '{name}' distills from '{keys['teacher']}', which is not an earlier stage"
-                f"{did_you_mean(str(keys['teacher']), seen)}"
-            )
+        for key, verb in (("teacher", "distills from"), ("init", "starts from")):
+            ref = keys.get(key)
+            if ref and not _is_path_like(ref) and ref not in seen:
+                raise KVError(
+                    f"stage '{name}' {verb} '{ref}', which is not an earlier stage"
+                    f"{did_you_mean(str(ref), seen)}"
+                )
         stage.stages = None
         out.append((str(name), stage.validate()))
         seen.append(str(name))
     return out
+
+
+def compression_stages(config: TrainConfig) -> TrainConfig:
+    """Splits a run without stages that both prunes and uses QAT into two stages.
+
+    QAT starts from a finished, stripped pruned model, so ``prune`` with
+    ``qat`` becomes a ``pruned`` stage (``qat: off``) and then a ``qat`` stage
+    that starts from it (``prune: 0``), each for ``epochs`` epochs. Any other
+    config is returned as it is.
+    """
+    if config.stages or not config.prune or config.qat == "off":
+        return config
+    stages = {
+        "pruned": {"qat": "off"},
+        "qat": {
+            "init": "pruned",
+            "prune": 0.0,
+            "prune_structure": "unstructured",
+            "qat": config.qat,
+        },
+    }
+    return dataclasses.replace(config, stages=stages).validate()
 
 
 def _is_path_like(value: Any) -> bool:

@@ -16,18 +16,33 @@ from kerasvision.backend import keras, tf
 def logits_model(model):
     """A model with ``model``'s input that returns its logits.
 
-    kerasvision models name their pre-softmax layer ``logits``; for any other
-    model the log of its probabilities serves (the same up to a constant, which
-    softmax ignores).
+    kerasvision models name their pre-softmax layer ``logits`` (``quant_logits``
+    or ``prune_low_magnitude_logits`` once wrapped for QAT or pruning); for any
+    other model the log of its probabilities serves (the same up to a constant,
+    which softmax ignores).
     """
     names = {layer.name for layer in model.layers}
-    if "logits" in names:
-        return keras.Model(
-            model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits"
-        )
+    for name in ("logits", "quant_logits", "prune_low_magnitude_logits"):
+        if name in names:
+            logits = _output_in(model, model.get_layer(name))
+            return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
     probs = model.outputs[0]
     logits = keras.layers.Lambda(lambda p: tf.math.log(tf.clip_by_value(p, 1e-7, 1.0)))(probs)
     return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
+
+
+def _output_in(model, layer):
+    """``layer``'s output in ``model``'s graph.
+
+    ``layer.output`` is its output in the first model it was called in, which
+    is another model when pruning or QAT wrapped the model around shared layers.
+    """
+    from tf_keras.src.engine.functional import _make_node_key
+
+    for index in range(len(layer._inbound_nodes)):
+        if _make_node_key(layer.name, index) in model._network_nodes:
+            return layer.get_output_at(index)
+    return layer.output
 
 
 class Distiller(keras.Model):

@@ -68,7 +68,7 @@ class Predictor:
         type, e.g. quantized to uint8); taking the best repeat keeps other
         processes on the machine out of the figure, as ``timeit`` does.
         """
-        call = self._timed_call(np.asarray(image, dtype=np.float32)[None])
+        call = self.timed_call(np.asarray(image, dtype=np.float32)[None])
         for _ in range(5):  # warm-up
             call()
         best = float("inf")
@@ -79,8 +79,12 @@ class Predictor:
             best = min(best, (time.perf_counter() - start) / runs)
         return best * 1000
 
-    def _timed_call(self, batch: np.ndarray):
-        """A no-argument callable that runs ``batch`` once; subclasses trim host-side work."""
+    def timed_call(self, batch: np.ndarray):
+        """A no-argument callable that runs ``batch`` once, for timing.
+
+        The batch is converted to the runtime's input type up front, so only
+        the runtime's own work is timed.
+        """
         return lambda: self._run(batch)
 
     def _run(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
@@ -101,7 +105,7 @@ class KerasPredictor(Predictor):
             info = ModelInfo(labels=labels, input_shape=shape, format="keras")
         super().__init__(path, info)
 
-    def _timed_call(self, batch: np.ndarray):
+    def timed_call(self, batch: np.ndarray):
         from kerasvision.backend import tf
 
         forward = tf.function(lambda x: self.model(x, training=False))
@@ -162,7 +166,7 @@ class TFLitePredictor(Predictor):
             return _quantize(batch, dtype, scale, zero)
         return batch.astype(dtype)
 
-    def _timed_call(self, batch: np.ndarray):
+    def timed_call(self, batch: np.ndarray):
         self._resize(len(batch))
         ready = self._to_input(batch)
 
@@ -203,7 +207,7 @@ class ONNXPredictor(Predictor):
         dtype = np.float16 if self.input_type == "tensor(float16)" else np.float32
         return {self.input_name: batch.astype(dtype)}
 
-    def _timed_call(self, batch: np.ndarray):
+    def timed_call(self, batch: np.ndarray):
         feed = self._feed(batch)
         return lambda: self.session.run(None, feed)
 

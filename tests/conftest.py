@@ -50,3 +50,31 @@ def cifar_folder(tmp_path_factory) -> Path:
     with tarfile.open(SHARED_CIFAR) as tar:
         tar.extractall(out, filter="data")
     return out / "cifar10-subset"
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """A finished run: simple_cnn (width 0.5) trained 3 epochs on digits (~5 s)."""
+    from kerasvision.config import build_config
+    from kerasvision.training import train
+
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    overrides = {
+        "model": "simple_cnn",
+        "width": 0.5,
+        "epochs": 3,
+        "mixed_precision": "off",
+        "augment": {"flip": "none", "translate": 0.0},
+        "out": str(out),
+    }
+    train(build_config(None, overrides))
+    return out
+
+
+@pytest.fixture(scope="session")
+def digits_exports(digits_run) -> dict[str, Path]:
+    """``digits_run``'s model as fp32/int8 TFLite and ONNX, verified (``kv export``)."""
+    from kerasvision.export import export_model
+
+    report = export_model(digits_run, formats=["tflite", "onnx"], precisions=["fp32", "int8"])
+    return {path.name.split("-", 1)[1]: path for path in report.artifacts}

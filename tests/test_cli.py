@@ -94,8 +94,8 @@ def test_installed_command_keeps_stderr_to_one_line(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
-        "kv: error: unknown model 'nosuch'; choose from: mobilenet_v2, resnet20, resnet50, "
-        "resnet56, simple_cnn, tiny_cnn"
+        "kv: error: unknown model 'nosuch'; choose from: mobilenet_v2, mobilenet_v2_cifar, "
+        "resnet20, resnet50, resnet56, simple_cnn, tiny_cnn"
     ]
 
 

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from kerasvision.config import TrainConfig, build_config, config_from_dict, list_recipes
+from kerasvision.config import (
+    TrainConfig,
+    build_config,
+    compression_stages,
+    config_from_dict,
+    list_recipes,
+    stage_configs,
+)
 from kerasvision.errors import KVError
 
 
@@ -101,3 +108,55 @@ def test_the_training_guide_shows_each_shipped_recipe_as_it_is():
     for name in list_recipes():
         recipe = (root / "kerasvision" / "recipes" / f"{name}.yaml").read_text()
         assert recipe in guide, f"docs/training.md shows an outdated {name}.yaml"
+
+
+def test_devices_are_parsed_into_tensorflow_names():
+    from kerasvision.config import parse_devices
+
+    assert parse_devices(None) is None
+    assert parse_devices("gpu:0,GPU:1") == ["/gpu:0", "/gpu:1"]
+    assert parse_devices("0, 1") == ["/gpu:0", "/gpu:1"]
+    assert parse_devices(1) == ["/gpu:1"]  # a YAML number
+    assert parse_devices("/device:CPU:0,cpu:1") == ["/cpu:0", "/cpu:1"]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("tpu:0", "'tpu:0' is not a device"),
+        ("gpu:0,gpu:0", "names a device twice"),
+        ("cpu:0,gpu:0", "mixes CPUs and GPUs"),
+    ],
+)
+def test_bad_devices_are_rejected(value, message):
+    with pytest.raises(KVError, match=message):
+        build_config(overrides={"devices": value})
+
+
+def test_compression_keys_accept_their_yaml_spellings(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "prune: 0.5\nprune_structure: 2:4\nqat: true\nprune_exclude: first_conv, fc\n"
+    )
+    config = build_config(str(recipe))
+    assert config.prune_structure == "2:4"  # not the base-60 number 124 that YAML reads
+    assert config.qat == "auto" and config.prune_exclude == ["first_conv", "fc"]
+    assert build_config(overrides={"qat": False}).qat == "off"
+
+
+def test_a_stage_starts_only_from_an_earlier_stage():
+    stages = {"student": {}, "pruned": {"init": "studnet", "prune": 0.5}}
+    with pytest.raises(KVError, match="starts from 'studnet', which is not an earlier stage"):
+        build_config(overrides={"stages": stages})
+
+
+def test_prune_with_qat_becomes_a_pruned_then_a_qat_stage():
+    overrides = {"prune": 0.5, "qat": "auto", "init": "a.keras"}
+    config = compression_stages(build_config(overrides=overrides))
+    stages = dict(stage_configs(config))
+    assert list(stages) == ["pruned", "qat"]
+    pruned = stages["pruned"]
+    assert (pruned.init, pruned.prune, pruned.qat) == ("a.keras", 0.5, "off")
+    assert (stages["qat"].init, stages["qat"].prune, stages["qat"].qat) == ("pruned", 0.0, "auto")
+    plain = build_config(overrides={"prune": 0.5})
+    assert compression_stages(plain) is plain

@@ -78,6 +78,21 @@ def test_a_teacher_with_another_input_size_gets_resized_images():
     assert distiller.teacher_inputs(tf.zeros((2, 8, 8, 1))).shape == (2, 16, 16, 1)
 
 
+def test_a_cifar_mobilenet_student_distills_from_its_logits():
+    keras.utils.set_random_seed(0)
+    shape = (32, 32, 3)
+    teacher = create_model("resnet20", num_classes=3, input_shape=shape)
+    student = create_model("mobilenet_v2_cifar", num_classes=3, input_shape=shape, width=0.35)
+    x = np.random.default_rng(0).uniform(0, 255, (8, *shape)).astype("float32")
+    logits = logits_model(student)(x)
+    np.testing.assert_allclose(tf.nn.softmax(logits), student(x), atol=1e-6)
+    before = student.get_layer("block2_expand_conv").get_weights()[0].copy()
+    distiller = _compiled(Distiller(teacher=teacher, student=student))
+    history = distiller.fit(x, np.eye(3, dtype="float32")[[0, 1, 2, 0] * 2], epochs=1, verbose=0)
+    assert np.isfinite(history.history["distillation_loss"][0])
+    assert not np.array_equal(before, student.get_layer("block2_expand_conv").get_weights()[0])
+
+
 def test_metrics_are_the_students():
     teacher, student = _models()
     distiller = _compiled(Distiller(teacher=teacher, student=student))

@@ -4,14 +4,21 @@ import numpy as np
 import pytest
 
 from kerasvision.backend import keras
+from kerasvision.config import build_config, stage_configs
 from kerasvision.errors import KVError
 from kerasvision.models import create_model, get_model_spec, list_models, register_model
 
 
 def test_builtin_models_are_registered():
-    assert {"simple_cnn", "tiny_cnn", "resnet20", "resnet56", "resnet50", "mobilenet_v2"} <= set(
-        list_models()
-    )
+    assert {
+        "simple_cnn",
+        "tiny_cnn",
+        "resnet20",
+        "resnet56",
+        "resnet50",
+        "mobilenet_v2",
+        "mobilenet_v2_cifar",
+    } <= set(list_models())
     assert list_models("resnet*") == ["resnet20", "resnet50", "resnet56"]
 
 
@@ -25,7 +32,7 @@ def test_registering_a_name_twice_fails():
         register_model("tiny_cnn")(lambda *, num_classes, input_shape: None)
 
 
-@pytest.mark.parametrize("name", ["tiny_cnn", "simple_cnn", "resnet20"])
+@pytest.mark.parametrize("name", ["tiny_cnn", "simple_cnn", "resnet20", "mobilenet_v2_cifar"])
 def test_models_take_raw_pixels_and_return_probabilities(name):
     model = create_model(name, num_classes=7, input_shape=(32, 32, 3))
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
@@ -52,6 +59,74 @@ def test_layer_names_are_deterministic():
     b = create_model("resnet20", num_classes=10, input_shape=(32, 32, 3))
     assert [layer.name for layer in a.layers] == [layer.name for layer in b.layers]
     assert "stage2_block1_proj_conv" in {layer.name for layer in a.layers}
+
+
+def _cifar_mobilenet(width=0.35, **kwargs):
+    return create_model(
+        "mobilenet_v2_cifar", num_classes=10, input_shape=(32, 32, 3), width=width, **kwargs
+    )
+
+
+@pytest.mark.parametrize("student", ["recipe", "mobilenet_v2_cifar"])
+def test_a_cifar10_edge_student_has_at_most_an_eighth_of_the_teachers_parameters(student):
+    stages = dict(stage_configs(build_config("cifar10-edge")))
+    teacher = create_model(stages["teacher"].model, num_classes=10, input_shape=(32, 32, 3))
+    if student == "recipe":
+        model, width = stages["student"].model, stages["student"].width
+    else:  # the documented alternative: --student-model mobilenet_v2_cifar --student-width 0.35
+        model, width = student, 0.35
+    small = create_model(model, num_classes=10, input_shape=(32, 32, 3), width=width)
+    assert small.count_params() <= teacher.count_params() / 8
+
+
+def test_cifar_mobilenet_width_scales_every_layer():
+    small, full = _cifar_mobilenet(width=0.35), _cifar_mobilenet(width=1.0)
+    assert full.count_params() > 4 * small.count_params()
+    assert [x.name for x in small.layers] == [x.name for x in full.layers]
+    assert full.get_layer("head_conv").filters == 256
+
+
+def test_cifar_mobilenet_is_built_of_inverted_residuals():
+    model = _cifar_mobilenet()
+    layer = model.get_layer
+    # Stride-1 stem, then three downsamplings: 32 -> 16 -> 8 -> 4.
+    assert layer("stem_conv").output_shape[1:3] == (32, 32)
+    assert layer("head_conv").output_shape[1:3] == (4, 4)
+    # Expand 1x1 to 6x the input, depthwise 3x3, project 1x1 with no activation.
+    channels = layer("block2_expand_conv").input_shape[-1]
+    assert layer("block2_expand_conv").filters == 6 * channels
+    assert layer("block2_expand_conv").kernel_size == (1, 1)
+    assert isinstance(layer("block2_dw_conv"), keras.layers.DepthwiseConv2D)
+    assert layer("block2_project_conv").kernel_size == (1, 1)
+    assert layer("block2_project_conv").activation is keras.activations.linear
+    assert layer("block2_expand_relu").max_value == 6.0
+    # The block with expansion 1 has no expansion layer.
+    assert "block1_expand_conv" not in {x.name for x in model.layers}
+    # A residual exactly where a block keeps its input's shape: the second of each group.
+    adds = [x.name for x in model.layers if isinstance(x, keras.layers.Add)]
+    assert adds == ["block3_add", "block5_add", "block7_add"]
+
+
+def test_cifar_mobilenet_layer_names_are_deterministic():
+    a, b = _cifar_mobilenet(), _cifar_mobilenet()
+    assert [x.name for x in a.layers] == [x.name for x in b.layers]
+    assert {"block4_dw_conv", "block7_project_bn", "head_conv"} <= {x.name for x in a.layers}
+
+
+def test_cifar_mobilenet_width_rounds_channels_to_multiples_of_eight():
+    model = _cifar_mobilenet(width=0.35)
+    convs = [x for x in model.layers if isinstance(x, keras.layers.Conv2D)]
+    assert len(convs) == 1 + 6 * 2 + 1 + 1  # stem, expand and project, block 1's project, head
+    assert all(c.filters % 8 == 0 for c in convs)
+    assert model.get_layer("head_conv").filters == 88  # 256 * 0.35 = 89.6
+
+
+def test_cifar_mobilenet_rejects_a_bad_width_and_dropout():
+    with pytest.raises(ValueError, match="width must be positive, got 0"):
+        _cifar_mobilenet(width=0)
+    with pytest.raises(ValueError, match="dropout must be in .0, 1., got 1.5"):
+        _cifar_mobilenet(dropout=1.5)
+    assert "head_dropout" not in {x.name for x in _cifar_mobilenet(dropout=0.0).layers}
 
 
 def test_mobilenet_width_changes_size_and_nests_a_backbone():

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from kerasvision.backend import tf
+from kerasvision.compress.pruning import strip
 from kerasvision.errors import KVError
 
 TFLITE_PRECISIONS = ("fp32", "fp16", "dynamic", "int8")
@@ -69,7 +70,8 @@ def to_tflite(
     """Converts a Keras model to a TFLite flatbuffer.
 
     Args:
-        model: A Keras model (plain, pruned-and-stripped, or QAT-annotated).
+        model: A Keras model (plain, pruned, or QAT-annotated); pruning
+            wrappers are stripped first.
         precision: One of ``fp32``, ``fp16``, ``dynamic`` or ``int8``.
             Defaults to ``"fp32"``.
         calibration: Raw-pixel images ``(n, H, W, C)`` that set the int8
@@ -92,7 +94,9 @@ def to_tflite(
         raise KVError(f"unknown TFLite I/O type '{io_type}'; choose from {IO_TYPES}")
     if io_type != "float32" and precision != "int8":
         raise KVError(f"{io_type} input/output needs int8 precision, not {precision}")
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # Pruning wrappers multiply kernel by mask at run time; strip them (tfmot's
+    # strip_pruning) so the converter sees sparse constant kernels.
+    converter = tf.lite.TFLiteConverter.from_keras_model(strip(model))
     if precision != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if precision == "fp16":

@@ -73,7 +73,7 @@ def register_model(
 
 def _ensure_builtins() -> None:
     # Importing the modules registers the built-in models.
-    from kerasvision.models import applications, resnet_cifar, simple  # noqa: F401
+    from kerasvision.models import applications, mobilenet_cifar, resnet_cifar, simple  # noqa: F401
 
 
 def list_models(pattern: str = "*") -> list[str]:

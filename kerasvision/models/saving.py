@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from kerasvision.backend import keras
 from kerasvision.fileio import atomic_path
+
+# Layer classes of tensorflow-model-optimization: a model holding them (QAT,
+# or pruning not yet stripped) loads only inside tfmot's custom-object scopes.
+_TFMOT_CLASSES = ("QuantizeWrapper", "QuantizeLayer", "PruneLowMagnitude")
+
+
+def tfmot_scope(config_text: str) -> contextlib.AbstractContextManager:
+    """tfmot's ``quantize_scope`` and ``prune_scope`` when ``config_text`` needs them."""
+    if not any(name in config_text for name in _TFMOT_CLASSES):
+        return contextlib.nullcontext()
+    import tensorflow_model_optimization as tfmot
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(tfmot.quantization.keras.quantize_scope())
+    stack.enter_context(tfmot.sparsity.keras.prune_scope())
+    return stack
+
+
+def _config_text(path: Path) -> str:
+    """The model config of a ``.keras`` file, or '' for other formats."""
+    if not zipfile.is_zipfile(path):
+        return ""
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("config.json").decode("utf-8", errors="replace")
 
 
 def _float32_config(node: Any) -> Any:
@@ -27,11 +54,14 @@ def save_model(model, path: str | Path) -> Path:
     Keras could not load) and no mixed-precision policy (what was trained in
     float16 or bfloat16 is stored and served in float32), so the file loads
     with plain ``tf_keras.models.load_model`` and converts cleanly. A model
-    with a ``student`` (a ``Distiller``) saves its student.
+    with a ``student`` (a ``Distiller``) saves its student. A QAT model keeps
+    its tfmot layers; ``load_model`` reloads it.
     """
     path = Path(path)
     model = getattr(model, "student", model)
-    copy = model.__class__.from_config(_float32_config(model.get_config()))
+    config = _float32_config(model.get_config())
+    with tfmot_scope(json.dumps(config, default=str)):
+        copy = model.__class__.from_config(config)
     copy.set_weights([w.astype("float32") for w in model.get_weights()])
     with atomic_path(path) as tmp:
         copy.save(tmp)
@@ -39,5 +69,14 @@ def save_model(model, path: str | Path) -> Path:
 
 
 def load_model(path: str | Path):
-    """Loads a ``.keras`` (or SavedModel/H5) model without compiling it."""
-    return keras.models.load_model(path, compile=False)
+    """Loads a ``.keras`` (or SavedModel/H5) model without compiling it.
+
+    Quantization-aware (QAT) models, and pruned models saved before
+    ``strip_pruning``, hold tensorflow-model-optimization layers; they load
+    inside tfmot's custom-object scopes, entered here when the file needs them
+    (plain ``tf_keras.models.load_model`` needs
+    ``tfmot.quantization.keras.quantize_scope()`` for them).
+    """
+    path = Path(path)
+    with tfmot_scope(_config_text(path) if path.is_file() else ""):
+        return keras.models.load_model(path, compile=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 from kerasvision.backend import keras
 from kerasvision.fileio import write_text
 from kerasvision.models.saving import save_model
+from kerasvision.training.distribute import from_chief
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,9 @@ class TimeBudget(keras.callbacks.Callback):
         elapsed = now - self._start
         done = epoch + 1 - self._first
         fit = done + int(max(self.budget - elapsed, 0.0) // per_epoch)
-        self.planned = min(self.epochs, self._first + fit)
+        # Workers of a multi-worker run follow the chief's clock, so all stop together.
+        planned = min(self.epochs, self._first + fit)
+        self.planned = from_chief(planned, self.model.distribute_strategy)
         if self.schedule is not None and hasattr(self.schedule, "set_total_steps"):
             self.schedule.set_total_steps((self.planned - self.schedule_start) * self.steps)
         if epoch + 1 >= self.planned:
@@ -183,6 +186,7 @@ def create_callbacks(
     patience: int = 0,
     time_budget: TimeBudget | None = None,
     backup_name: str = "backup",
+    resume_dir: Path | None = None,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of a training phase, in the order they must run.
 
@@ -199,20 +203,24 @@ def create_callbacks(
         time_budget: A ``TimeBudget`` to include. Defaults to None.
         backup_name: Folder under ``checkpoints/`` for BackupAndRestore.
             Defaults to ``backup``.
+        resume_dir: The run directory that holds the backups and the history
+            the run resumes from: the chief's under multi-worker training,
+            where every worker must restore the same state while writing its
+            own files to ``run_dir``. Defaults to None (``run_dir``).
 
     Returns:
         The callback list.
     """
     history = run_dir / "history.csv"
-    best = max(
-        (r["val_accuracy"] for r in read_history(history) if "val_accuracy" in r), default=-math.inf
-    )
+    resume_dir = run_dir if resume_dir is None else resume_dir
+    rows = read_history(resume_dir / "history.csv")
+    best = max((r["val_accuracy"] for r in rows if "val_accuracy" in r), default=-math.inf)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         Throughput(images_per_epoch),
         HistoryCSV(history),
         BestCheckpoint(run_dir / "checkpoints" / "best.keras", best=best),
-        keras.callbacks.BackupAndRestore(str(run_dir / "checkpoints" / backup_name)),
+        keras.callbacks.BackupAndRestore(str(resume_dir / "checkpoints" / backup_name)),
         keras.callbacks.TensorBoard(
             str(run_dir / "tensorboard"), write_graph=False, profile_batch=0
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import re
 import shutil
 import statistics
 import sys
@@ -19,15 +20,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerasvision.backend import gpus, keras
-from kerasvision.config import TrainConfig, stage_configs
+from kerasvision.backend import gpus, keras, tf
+from kerasvision.compress import stage as compression
+from kerasvision.compress.pruning import pruning_callbacks
+from kerasvision.config import TrainConfig, compression_stages, stage_configs
 from kerasvision.data import DataSplits, build_pipelines, open_source, resolve_size
 from kerasvision.distill import Distiller
 from kerasvision.errors import KVError
 from kerasvision.fileio import atomic_path
-from kerasvision.models import create_model, get_model_spec
+from kerasvision.models import create_model, get_model_spec, list_models
 from kerasvision.models.saving import load_model, save_model
 from kerasvision.training.callbacks import TimeBudget, create_callbacks, read_history
+from kerasvision.training.distribute import (
+    barrier,
+    create_strategy,
+    describe,
+    is_chief,
+    is_multi_worker,
+    remove_worker_path,
+    scale_config,
+    worker_path,
+)
 from kerasvision.training.optim import create_optimizer, create_schedule, peak_lr
 from kerasvision.training.plots import plot_history
 from kerasvision.training.rundir import RunDir
@@ -71,8 +84,16 @@ def cpu_has_bf16() -> bool:
 
 
 def setup_precision(config: TrainConfig) -> str:
-    """Sets and returns the global Keras dtype policy for training."""
+    """Sets and returns the global Keras dtype policy for training.
+
+    Pruning and quantization-aware training always run in float32: tfmot's
+    masks and fake-quantization ranges are float32 variables.
+    """
     mode = config.mixed_precision
+    if config.prune or config.qat != "off":
+        if mode not in ("auto", "off"):
+            log.info("pruning and QAT train in float32; mixed_precision %s is not used", mode)
+        mode = "off"
     if mode == "auto":
         mode = "float16" if gpus() else ("bfloat16" if cpu_has_bf16() else "off")
     policy = "float32" if mode == "off" else f"mixed_{mode}"
@@ -133,9 +154,22 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int, phase: Phase
 
 
 def plan_phases(model, config: TrainConfig) -> list[Phase]:
-    """One phase, or a frozen-backbone phase then fine-tuning for pretrained models."""
+    """One phase, or a frozen-backbone phase then fine-tuning for pretrained models.
+
+    A run that starts from a trained model (``init``) is one fine-tuning phase
+    at ``fine_tune_lr`` times the learning rate; pruning and QAT runs have no
+    frozen phase.
+    """
+    if config.init:
+        return [Phase("fine_tune", 0, config.epochs, config.fine_tune_lr, False)]
     has_backbone = any(layer.name == "backbone" for layer in model.layers)
-    if has_backbone and config.weights != "none" and 0 < config.freeze_epochs < config.epochs:
+    compressing = config.prune or config.qat != "off"
+    if (
+        has_backbone
+        and not compressing
+        and config.weights != "none"
+        and 0 < config.freeze_epochs < config.epochs
+    ):
         return [
             Phase("frozen", 0, config.freeze_epochs, 1.0, True),
             Phase("fine_tune", config.freeze_epochs, config.epochs, config.fine_tune_lr, False),
@@ -148,15 +182,19 @@ def fit(model, data: DataSplits, config: TrainConfig, run: RunDir, student=None)
 
     ``model`` is what ``fit`` runs (a ``Distiller`` when distilling) and
     ``student`` the network it trains (``model`` itself by default).
+    ``config.batch_size`` and ``config.lr`` are global (``scale_config``).
+    ``run`` is where this process writes; the state it resumes from (finished
+    phases, backups) is read from ``config.run_dir``, the chief's run directory.
     """
     student = model if student is None else student
+    shared = RunDir(config.run_dir)
     steps = math.ceil(data.counts["train"] / config.batch_size)
     verbose = 1 if sys.stdout.isatty() else 2
     phases = plan_phases(student, config)
     for phase in phases:
         done = run.checkpoints / f"{phase.name}.weights.h5"
-        if phase is not phases[-1] and done.is_file():
-            student.load_weights(done)
+        if phase is not phases[-1] and (shared.checkpoints / done.name).is_file():
+            student.load_weights(shared.checkpoints / done.name)
             continue
         if any(layer.name == "backbone" for layer in student.layers):
             student.get_layer("backbone").trainable = not phase.freeze_backbone
@@ -170,7 +208,10 @@ def fit(model, data: DataSplits, config: TrainConfig, run: RunDir, student=None)
             patience=config.patience,
             time_budget=budget,
             backup_name=f"backup-{phase.name}",
+            resume_dir=shared.path,
         )
+        # First, so that the weights are masked before the epoch is logged and saved.
+        callbacks[:0] = pruning_callbacks(student)
         model.fit(
             data.train,
             validation_data=data.val,
@@ -245,17 +286,57 @@ def _clean_checkpoints(run: RunDir) -> None:
             backup.rmdir()
 
 
-def load_teacher(spec: str):
-    """Loads a teacher from a run directory (its final model) or a model file."""
+def load_trained(spec: str, role: str = "model"):
+    """Loads a trained model from a run directory (its final model) or a model file.
+
+    Args:
+        spec: A run directory or a ``.keras``/``.h5``/SavedModel path.
+        role: What the model is for, in error messages (``teacher``, ``init``
+            model). Defaults to ``model``.
+    """
     path = Path(spec)
     if (path / "metrics.json").is_file():
         path = path / RunDir(path).read_metrics().get("final_model", "model.keras")
     if not path.exists():
-        raise KVError(f"teacher not found: {spec} (give a run directory or a model file)")
+        raise KVError(f"{role} not found: {spec} (give a run directory or a model file)")
     try:
         return load_model(path)
     except (OSError, ValueError) as exc:
-        raise KVError(f"cannot load the teacher {path}: {str(exc).splitlines()[0]}") from None
+        raise KVError(f"cannot load the {role} {path}: {str(exc).splitlines()[0]}") from None
+
+
+def load_teacher(spec: str):
+    """Loads a teacher from a run directory (its final model) or a model file."""
+    return load_trained(spec, "teacher")
+
+
+def init_config(config: TrainConfig, model) -> TrainConfig:
+    """The config of a run that starts from ``model``: its input size, channels and name."""
+    height, width, channels = model.input_shape[1:4]
+    if height != width or height is None:
+        raise KVError(f"the init model takes {height}x{width} images; kv trains square inputs")
+    names = {"model": model.name} if model.name in list_models() else {}
+    return dataclasses.replace(
+        config,
+        image_size=config.image_size or height,
+        channels=config.channels or channels,
+        **names,
+    )
+
+
+def check_init(model, data: DataSplits):
+    """Returns ``model`` when it fits the data's classes and input shape, else raises KVError."""
+    if model.output_shape[-1] != data.num_classes:
+        raise KVError(
+            f"the init model predicts {model.output_shape[-1]} classes, the data has "
+            f"{data.num_classes}"
+        )
+    if tuple(model.input_shape[1:]) != tuple(data.input_shape):
+        raise KVError(
+            f"the init model takes {model.input_shape[1:]} inputs, the data is "
+            f"{tuple(data.input_shape)}; leave image_size and channels unset"
+        )
+    return model
 
 
 def make_distiller(config: TrainConfig, student, data: DataSplits):
@@ -276,30 +357,50 @@ def make_distiller(config: TrainConfig, student, data: DataSplits):
 
 
 def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
-    """Trains one model (distilled when ``config.teacher`` is set) into ``config.run_dir``."""
+    """Trains one model (distilled when ``config.teacher`` is set) into ``config.run_dir``.
+
+    Runs under the current ``tf.distribute`` strategy (``train`` enters it);
+    on a non-chief worker the run directory is that worker's scratch copy.
+    """
     keras.utils.set_random_seed(config.seed)
     policy = setup_precision(config)
-    run = RunDir(config.run_dir)
-    run.check_writable(overwrite=overwrite)  # fail before reading any data
-    data = load_data(config, cache_dir=None if config.cache != "disk" else run.path / "cache")
-    student = build_model(config, data)
+    strategy = tf.distribute.get_strategy()
+    RunDir(config.run_dir).check_writable(overwrite=overwrite)  # fail before reading any data
+    start_model = load_trained(config.init, "init model") if config.init else None
+    if start_model is not None:
+        config = init_config(config, start_model)
+    run = RunDir(worker_path(config.run_dir))
+    global_config = scale_config(config, strategy.num_replicas_in_sync)
+    data = load_data(
+        global_config, cache_dir=None if config.cache != "disk" else run.path / "cache"
+    )
+    student = build_model(config, data) if start_model is None else check_init(start_model, data)
+    steps = math.ceil(data.counts["train"] / global_config.batch_size)
+    student, compressing = compression.prepare(student, config, steps)
     model = make_distiller(config, student, data) if config.teacher else student
     resolved = resolve_config(config, data)
     resumed = run.prepare(resolved.to_dict(), overwrite=overwrite)
+    barrier(strategy)  # other workers read the chief's run only once it is prepared
     if resumed:
         log.info("resuming the unfinished run in %s", run.path)
     run.write_labels(data.class_names)
     if config.cache == "disk":  # --overwrite may have removed the folder the cache points to
         (run.path / "cache").mkdir(exist_ok=True)
     start = time.perf_counter()
-    fit(model, data, resolved, run, student)
+    fit(model, data, scale_config(resolved, strategy.num_replicas_in_sync), run, student)
     seconds = time.perf_counter() - start
-    save_model(student, run.model_path())
+    final = compression.finish(student, compressing)
+    save_model(final, run.model_path())
     metrics = summarize(resolved, data, model, run, seconds, policy)
+    metrics["params"] = int(final.count_params())  # without pruning masks
+    if config.init:
+        metrics["init"] = config.init
+    metrics.update(compression.report(compressing, resolved, run.model_path()))
+    metrics["distribution"] = describe(strategy, resolved)
     plot_history(read_history(run.history), run.curves, f"{config.model} on {config.dataset}")
     _clean_checkpoints(run)
     run.write_metrics(metrics)
-    return TrainResult(run.path, metrics, student, resumed)
+    return TrainResult(run.path, metrics, final, resumed)
 
 
 def train_stages(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
@@ -308,22 +409,26 @@ def train_stages(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     Each stage runs in ``stages/<name>/`` (a run directory of its own, so it
     resumes on its own); a finished stage is not trained again.
     """
-    run = RunDir(config.run_dir)
+    RunDir(config.run_dir).check_writable(overwrite=overwrite)  # on every worker alike
+    run = RunDir(worker_path(config.run_dir))
     resumed = run.prepare(config.to_dict(), overwrite=overwrite)
+    barrier()  # other workers read the chief's run only once it is prepared
     results: dict[str, TrainResult] = {}
     for name, stage in stage_configs(config):
         if stage.teacher in results:
             stage.teacher = str(run.model_path(stage.teacher))
-        stage.out = str(run.path / "stages" / name)
+        if stage.init in results:
+            stage.init = str(run.model_path(stage.init))
+        stage.out = str(config.run_dir / "stages" / name)
         stage_run = RunDir(stage.out)
         if stage_run.finished:
             model = load_model(stage_run.model_path())
             results[name] = TrainResult(stage_run.path, stage_run.read_metrics(), model, True)
         else:
-            log.info("stage %s: %s", name, stage.model)
+            log.info("stage %s: %s", name, f"from {stage.init}" if stage.init else stage.model)
             results[name] = train_single(stage)
         with atomic_path(run.model_path(name)) as tmp:
-            shutil.copyfile(stage_run.model_path(), tmp)
+            shutil.copyfile(RunDir(results[name].run_dir).model_path(), tmp)
     last = results[name]
     shutil.copyfile(RunDir(last.run_dir).labels, run.labels)
     metrics = {
@@ -339,9 +444,17 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     """Trains as ``config`` says and writes its run directory.
 
     One model, a model distilled from ``config.teacher``, or a sequence of
-    ``config.stages`` (e.g. a teacher, then a student distilled from it).
+    ``config.stages`` (e.g. a teacher, then a student distilled from it, then
+    pruned, then quantization-aware). A model started from ``config.init``
+    is fine-tuned; ``config.prune`` prunes it and ``config.qat`` makes it
+    quantization-aware (both: two stages, ``compression_stages``).
     Rerunning the same config after a crash resumes from the last finished
     epoch (BackupAndRestore).
+
+    Everything runs under the strategy of ``create_strategy(config.devices)``:
+    several GPUs, ``TF_CONFIG`` workers, or one device. Under multi-worker
+    training every worker calls ``train`` with the same config; only the
+    chief writes ``config.run_dir`` (see docs/distributed.md).
 
     Args:
         config: A validated ``TrainConfig``.
@@ -350,11 +463,28 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     Returns:
         The ``TrainResult``; for staged runs, the last stage's model.
     """
-    config.validate()
+    config = compression_stages(config.validate())
+    strategy = create_strategy(config.devices)  # before TensorFlow runs anything
+    scratch = None if is_chief(strategy) else worker_path(config.run_dir, strategy)
+    if scratch is not None:
+        remove_worker_path(scratch)
     previous = keras.mixed_precision.global_policy()
     try:
-        if config.stages:
-            return train_stages(config, overwrite=overwrite)
-        return train_single(config, overwrite=overwrite)
+        with strategy.scope():
+            if config.stages:
+                result = train_stages(config, overwrite=overwrite)
+            else:
+                result = train_single(config, overwrite=overwrite)
+        return dataclasses.replace(result, run_dir=config.run_dir)
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
+        if not is_multi_worker(strategy):
+            raise
+        first = re.sub(r"\{\{.*?\}\}\s*", "", " ".join(str(exc).strip().splitlines()[:2]))[:200]
+        raise KVError(
+            f"lost contact with another worker ({first}); restart every worker with the "
+            f"same command to resume from the last finished epoch"
+        ) from None
     finally:
         keras.mixed_precision.set_global_policy(previous)
+        if scratch is not None:
+            remove_worker_path(scratch)

@@ -1,0 +1,218 @@
+"""Compression figures for the CIFAR-10 edge student: pruning, PTQ, QAT and PQAT.
+
+On the CIFAR-10 subset (8,000 train / 2,000 val JPEGs) with the edge
+recipe's student (``simple_cnn`` width 0.5) and the stages of
+``cifar10-edge-int8``, through the library path ``kv train`` takes (``train``
+with ``init``, ``prune``, ``qat``):
+
+1. the float student (trained here, distilled when ``--teacher`` is given, or
+   ``--student MODEL``);
+2. the recipe's ``pruned`` stage from it at 0 (the same fine-tuning without
+   pruning, the fair baseline), 50, 75 and 90% sparsity;
+3. int8: post-training quantization (PTQ) of the student and of the 50% model,
+   the recipe's ``qat`` stage from the student (QAT) and from the 50% model
+   (PQAT), each converted to a full-integer TFLite file.
+
+Accuracy is on the validation split: Keras models with ``evaluate``, TFLite
+files with ai-edge-litert. Sizes are gzip -9 of the saved ``.keras`` file and
+of the ``.tflite`` files. Targets: 50% sparsity costs <= 0.5 points; the best
+int8 of the student (PTQ or QAT) within 1 point of float; pruned + int8 >= 6x
+smaller (gzip) than the float student's fp32 TFLite.
+
+    python benchmarks/bench_compress.py [--teacher RUN] [--student MODEL] \\
+        [--student-epochs 60] [--prune-epochs 15] [--qat-epochs 5] [--calib 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from common import cifar_folder, out_dir
+
+from kerasvision.backend import tf
+from kerasvision.compress import calibration_images, gzip_size, to_tflite
+from kerasvision.config import AugmentConfig, build_config, stage_configs
+from kerasvision.models.saving import load_model
+from kerasvision.training import train
+from kerasvision.training.trainer import load_data
+
+SPARSITIES = (0.0, 0.5, 0.75, 0.9)
+
+
+def tflite_accuracy(content: bytes, images: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy of a TFLite model, run image by image with 2 threads."""
+    interpreter = Interpreter(model_content=content, num_threads=2)
+    interpreter.allocate_tensors()
+    inp = interpreter.get_input_details()[0]
+    out = interpreter.get_output_details()[0]
+    hits = 0
+    for image, label in zip(images, labels, strict=True):
+        interpreter.set_tensor(inp["index"], image[None].astype(inp["dtype"]))
+        interpreter.invoke()
+        hits += int(np.argmax(interpreter.get_tensor(out["index"])[0]) == label)
+    return hits / len(labels)
+
+
+def keras_accuracy(model, images: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(model.predict(images, batch_size=256, verbose=0).argmax(1) == labels))
+
+
+def collect(dataset) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for x, y in dataset:
+        xs.append(x.numpy())
+        ys.append(np.argmax(y.numpy(), axis=1))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--teacher", help="distill from this run or model (as the recipe does)")
+    parser.add_argument("--student", help="a trained float student (skips training it)")
+    parser.add_argument("--student-epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--prune-epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--qat-epochs", type=int, default=None, help="default: the recipe's")
+    parser.add_argument("--calib", type=int, default=300, help="training images for int8 PTQ")
+    args = parser.parse_args()
+    tf.config.threading.set_intra_op_parallelism_threads(2)
+    started = time.perf_counter()
+    recipe = build_config("cifar10-edge-int8", {"dataset": str(cifar_folder())})
+    stages = dict(stage_configs(recipe))
+    root = out_dir("compress")
+
+    def stage(name: str, **changes):
+        config = dataclasses.replace(stages[name], teacher=args.teacher, **changes)
+        return train(config)
+
+    student_path = args.student
+    if student_path is None:
+        epochs = args.student_epochs or stages["student"].epochs
+        result = stage("student", epochs=epochs, out=str(root / "student"))
+        student_path = str(Path(result.run_dir) / "model.keras")
+    student = load_model(student_path)
+
+    plain = AugmentConfig(flip="none", translate=0.0)
+    data = load_data(
+        dataclasses.replace(stages["student"], augment=plain, image_size=32, channels=3)
+    )
+    val_x, val_y = collect(data.val)
+    calib = calibration_images(data.train, args.calib)
+
+    prune_epochs = {"epochs": args.prune_epochs} if args.prune_epochs else {}
+    pruned: dict[float, object] = {}
+    rows = []
+    for sparsity in SPARSITIES:
+        run = stage(
+            "pruned",
+            init=student_path,
+            prune=sparsity,
+            mixed_precision="off",  # as pruning does, so that 0% is the same fine-tuning
+            out=str(root / f"p{int(sparsity * 100)}"),
+            **prune_epochs,
+        )
+        pruned[sparsity] = run
+        model = run.model
+        fp32 = to_tflite(model, "fp32")
+        int8 = to_tflite(model, "int8", calibration=calib)
+        rows.append(
+            {
+                "sparsity": run.metrics.get("pruning", {}).get("model_sparsity", 0.0),
+                "target": sparsity,
+                "keras": keras_accuracy(model, val_x, val_y),
+                "int8": tflite_accuracy(int8, val_x, val_y),
+                "gz_keras": gzip_size(Path(run.run_dir) / "model.keras"),
+                "gz_fp32": gzip_size(fp32),
+                "gz_int8": gzip_size(int8),
+            }
+        )
+
+    student_fp32 = to_tflite(student, "fp32")
+    base_gz = gzip_size(student_fp32)
+    float_acc = keras_accuracy(student, val_x, val_y)
+    student_int8 = to_tflite(student, "int8", calibration=calib)
+
+    qat_epochs = {"epochs": args.qat_epochs} if args.qat_epochs else {}
+    qat = stage("qat", init=student_path, qat="qat", out=str(root / "qat"), **qat_epochs)
+    p50_path = str(Path(pruned[0.5].run_dir) / "model.keras")
+    pqat = stage("qat", init=p50_path, qat="pqat", out=str(root / "pqat"), **qat_epochs)
+    qat_int8 = to_tflite(qat.model, "int8", calibration=calib)
+    pqat_int8 = to_tflite(pqat.model, "int8", calibration=calib)
+
+    print(
+        f"\nstudent: {student_path} ({student.count_params():,} params), "
+        f"val accuracy {float_acc:.4f}"
+    )
+    print(
+        f"fine-tuning: {stages['pruned'].epochs if not prune_epochs else args.prune_epochs} epochs "
+        f"pruned stage, {stages['qat'].epochs if not qat_epochs else args.qat_epochs} epochs QAT "
+        f"stage, teacher {args.teacher or 'none'}; {len(val_y)} val images, {len(calib)} "
+        f"calibration images; gzip -9 sizes in bytes"
+    )
+    print(
+        f"\nfloat student: fp32 TFLite gzip {base_gz:,} bytes, "
+        f".keras gzip {gzip_size(student_path):,} bytes\n"
+    )
+    print(
+        "| target sparsity | model sparsity | val acc (Keras) | int8 PTQ acc | gzip .keras | "
+        "gzip fp32 .tflite | gzip int8 .tflite | float student / int8 |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['target']:.0%} | {r['sparsity']:.1%} | {r['keras']:.4f} | {r['int8']:.4f} | "
+            f"{r['gz_keras']:,} | {r['gz_fp32']:,} | {r['gz_int8']:,} | "
+            f"{base_gz / r['gz_int8']:.1f}x |"
+        )
+
+    ptq_acc = tflite_accuracy(student_int8, val_x, val_y)
+    qat_acc = tflite_accuracy(qat_int8, val_x, val_y)
+    p50_ptq = rows[1]["int8"]
+    pqat_acc = tflite_accuracy(pqat_int8, val_x, val_y)
+    print(
+        "\n| model | float (Keras) | int8 PTQ | int8 QAT / PQAT | QAT Keras | gzip int8 .tflite |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        f"| student (dense) | {float_acc:.4f} | {ptq_acc:.4f} | {qat_acc:.4f} (QAT) | "
+        f"{qat.metrics['val']['accuracy']:.4f} | {gzip_size(qat_int8):,} |"
+    )
+    print(
+        f"| pruned 50% | {rows[1]['keras']:.4f} | {p50_ptq:.4f} | {pqat_acc:.4f} (PQAT) | "
+        f"{pqat.metrics['val']['accuracy']:.4f} | {gzip_size(pqat_int8):,} |"
+    )
+
+    cost = (rows[0]["keras"] - rows[1]["keras"]) * 100
+    print(
+        f"\n50% sparsity: {cost:+.2f} points lost vs the same fine-tuning at 0% "
+        f"(target <= 0.5: {verdict(cost <= 0.5)}), "
+        f"{(float_acc - rows[1]['keras']) * 100:+.2f} vs the float student"
+    )
+    best = max(ptq_acc, qat_acc)
+    print(
+        f"best int8 of the student ({'QAT' if qat_acc > ptq_acc else 'PTQ'}) {best:.4f}: "
+        f"{(float_acc - best) * 100:+.2f} points lost vs float (target <= 1: "
+        f"{verdict(float_acc - best <= 0.01)})"
+    )
+    for label, size in (
+        ("PQAT 50% int8", gzip_size(pqat_int8)),
+        ("pruned 75% PTQ int8", rows[2]["gz_int8"]),
+        ("pruned 90% PTQ int8", rows[3]["gz_int8"]),
+    ):
+        print(
+            f"{label}: {base_gz / size:.1f}x smaller than the float student's fp32 TFLite "
+            f"(gzip; target >= 6: {verdict(base_gz / size >= 6)})"
+        )
+    print(f"total time {(time.perf_counter() - started) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()

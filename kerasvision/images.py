@@ -1,0 +1,128 @@
+"""Reading image files into model-ready arrays, outside ``tf.data``.
+
+``kv predict`` and ``kv explain`` take image files and folders, read them with
+Pillow (no TensorFlow needed for ``.tflite`` and ``.onnx`` models) and prepare
+them as the training pipeline does: RGB or grayscale, resized with an
+antialiased bilinear filter to the model's square input, uint8 pixels 0-255.
+A file that cannot be read is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from kerasvision.errors import KVError
+
+# The folder datasets' extensions (kerasvision.data.IMAGE_EXTENSIONS) and two more
+# Pillow reads; kept here so that reading images does not import TensorFlow.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class ImageBatch:
+    """Images read from files, and the files that could not be read.
+
+    Attributes:
+        images: ``(N, H, W, C)`` uint8 pixels, one row per readable file.
+        paths: The files behind ``images``, in the same order.
+        failures: ``(path, reason)`` for each file that could not be read.
+    """
+
+    images: np.ndarray
+    paths: list[Path] = field(default_factory=list)
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def find_images(inputs: Iterable[str | Path]) -> list[Path]:
+    """Expands files and folders into a list of files.
+
+    A folder contributes every file under it with an image extension
+    (``.jpg``, ``.png``, ...), sorted; a file named directly is kept whatever
+    its extension, so that a broken one is reported rather than ignored.
+
+    Args:
+        inputs: Files and folders.
+
+    Returns:
+        The files, in the order given (folders expanded in place).
+
+    Raises:
+        KVError: When an input does not exist or a folder holds no images.
+    """
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_EXTENSIONS
+                and not p.name.startswith(".")
+            )
+            if not found:
+                raise KVError(f"{path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise KVError(f"{path} does not exist")
+    return files
+
+
+def read_image(path: str | Path, size: int | tuple[int, int], channels: int) -> np.ndarray:
+    """Reads one image as ``(H, W, channels)`` uint8 pixels at ``size``.
+
+    Args:
+        path: An image file Pillow can read (JPEG, PNG, BMP, GIF, ...).
+        size: Square side, or ``(height, width)``.
+        channels: 1 (grayscale) or 3 (RGB); alpha is dropped.
+
+    Returns:
+        The pixels.
+
+    Raises:
+        OSError: When the file is not a readable image (``PIL.UnidentifiedImageError``
+            is an ``OSError``).
+    """
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise KVError(f"channels must be 1 or 3, got {channels}")
+    height, width = (size, size) if isinstance(size, int) else size
+    with Image.open(path) as image:
+        image.seek(0)  # the first frame of an animation, as tf.io.decode_image takes
+        image = image.convert("L" if channels == 1 else "RGB")
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR, reducing_gap=None)
+        array = np.asarray(image, dtype=np.uint8)
+    return array[..., None] if channels == 1 else array
+
+
+def read_images(
+    paths: Iterable[str | Path], input_shape: tuple[int, int, int] | list[int]
+) -> ImageBatch:
+    """Reads files at a model's input shape, collecting the ones that fail.
+
+    Args:
+        paths: Image files.
+        input_shape: The model's ``(height, width, channels)``.
+
+    Returns:
+        An ``ImageBatch``; unreadable files are in ``failures`` with the reason.
+    """
+    height, width, channels = (int(d) for d in input_shape)
+    images, ok, failures = [], [], []
+    for path in map(Path, paths):
+        try:
+            images.append(read_image(path, (height, width), channels))
+            ok.append(path)
+        except (OSError, ValueError, SyntaxError) as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            failures.append((path, reason))
+    array = np.stack(images) if images else np.zeros((0, height, width, channels), np.uint8)
+    return ImageBatch(array, ok, failures)
