@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from kerasvision.artifacts import ModelInfo, run_labels
-from kerasvision.config import TrainConfig, config_from_dict
+from kerasvision.artifacts import ModelInfo, final_model, find_run_dir, run_config, run_labels
+from kerasvision.config import TrainConfig
 from kerasvision.errors import KVError
 from kerasvision.export.engine import export_engine
 from kerasvision.export.formats import FORMATS, ExportOptions, missing, plan_exports
@@ -82,25 +81,11 @@ def resolve_source(source: str | Path) -> ExportSource:
     if not path.exists():
         raise KVError(f"{path} does not exist")
     if path.is_dir():
-        if not (path / "config.yaml").is_file():
-            raise KVError(f"{path} is not a run directory (no config.yaml) nor a model file")
-        model = path / "model.keras"
-        if (path / "metrics.json").is_file():
-            metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
-            model = path / metrics.get("final_model", "model.keras")
-        if not model.is_file():
-            raise KVError(f"{path} holds no trained model ({model.name}); is the run finished?")
-        return ExportSource(model, path, _run_config(path))
+        return ExportSource(final_model(path), path, run_config(path))
     if path.suffix not in (".keras", ".h5"):
         raise KVError(f"{path.name}: kv export takes a run directory or a .keras/.h5 file")
-    run = path.parent if (path.parent / "config.yaml").is_file() else None
-    return ExportSource(path, run, _run_config(run) if run else None)
-
-
-def _run_config(run: Path) -> TrainConfig:
-    data = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}
-    data.pop("stages", None)  # a staged run's top level still names the dataset and splits
-    return config_from_dict(data)
+    run = find_run_dir(path)
+    return ExportSource(path, run, run_config(run) if run else None)
 
 
 @dataclass
@@ -273,8 +258,8 @@ def export_model(
     if max_drop is not None and max_drop < 0:
         raise KVError(f"--max-drop must be >= 0, got {max_drop}")
     say = progress or (lambda text: log.info(text))
-    if formats is None and missing("engine"):
-        say(f"skipping engine: {missing('engine')}; the ONNX file builds one on the target")
+    if formats is None and (reason := missing("engine")):
+        say(f"skipping engine: {reason}; the ONNX file builds one on the target")
     src = resolve_source(source)
     out = Path(out) if out else (src.run_dir or src.model_path.parent) / "export"
     reference = KerasPredictor(src.model_path)
@@ -294,7 +279,12 @@ def export_model(
     labels = run_labels(src.model_path) or (data.class_names if data else None)
     if labels is None:
         labels = [f"class_{i}" for i in range(model.output_shape[-1])]
-    info = ModelInfo(labels=labels, input_shape=list(shape), model=_model_name(src), format="keras")
+    info = ModelInfo(
+        labels=labels,
+        input_shape=list(shape),
+        model=src.config.model if src.config else None,
+        format="keras",
+    )
     report = ExportReport(out=out)
     ref_probs = None
     if verify_artifacts:
@@ -326,7 +316,3 @@ def export_model(
     if verify_artifacts or report.failures:
         _write_verification(out, report, src, threads)
     return report
-
-
-def _model_name(source: ExportSource) -> str | None:
-    return source.config.model if source.config else None

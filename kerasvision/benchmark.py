@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from kerasvision.artifacts import final_model
 from kerasvision.errors import KVError
-from kerasvision.evaluate import final_model, limit_tf_threads, open_eval_data
+from kerasvision.evaluate import limit_tf_threads, open_eval_data
 from kerasvision.fileio import write_json, write_text
 
 log = logging.getLogger(__name__)

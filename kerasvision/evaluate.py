@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from kerasvision.artifacts import final_model, find_run_dir, run_config
 from kerasvision.errors import KVError
 from kerasvision.fileio import atomic_path, write_json
 
@@ -265,30 +265,6 @@ def plot_confusion_matrix(
 # --- which model, which data --------------------------------------------------
 
 
-def find_run_dir(path: str | Path) -> Path | None:
-    """The run directory an artifact belongs to: its folder or, for ``export/``, the parent."""
-    path = Path(path).resolve()
-    for folder in (path, path.parent, path.parent.parent):
-        if (folder / "config.yaml").is_file() and (folder / "labels.txt").is_file():
-            return folder
-    return None
-
-
-def final_model(run_dir: str | Path) -> Path:
-    """The final model of a run directory (``metrics.json``'s ``final_model``)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise KVError(f"{run_dir} is not a run directory (no config.yaml) nor a model file")
-    name = "model.keras"
-    if (run_dir / "metrics.json").is_file():
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        name = metrics.get("final_model", name)
-    model = run_dir / name
-    if not model.is_file():
-        raise KVError(f"{run_dir} holds no trained model ({name}); is the run finished?")
-    return model
-
-
 def resolve_model(model: str | Path) -> tuple[Path, Path | None]:
     """``(artifact, run directory or None)`` for a run directory or an artifact path."""
     path = Path(model)
@@ -297,15 +273,6 @@ def resolve_model(model: str | Path) -> tuple[Path, Path | None]:
     if path.is_dir() and not (path / "saved_model.pb").is_file():
         return final_model(path), path
     return path, find_run_dir(path)
-
-
-def run_config(run_dir: str | Path):
-    """The ``TrainConfig`` of a run (a staged run's top level names its data and split)."""
-    from kerasvision.config import config_from_dict
-
-    data = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")) or {}
-    data.pop("stages", None)
-    return config_from_dict(data)
 
 
 @dataclass

@@ -9,6 +9,7 @@ Integer (quantized) inputs and outputs are handled inside.
 
 from __future__ import annotations
 
+import abc
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from kerasvision.errors import KVError
 FORMATS = ("keras", "saved_model", "tflite", "onnx", "engine")
 
 
-class Predictor:
+class Predictor(abc.ABC):
     """Runs one artifact. Subclasses implement ``_run`` for a batch of float32 pixels.
 
     Attributes:
@@ -87,8 +88,9 @@ class Predictor:
         """
         return lambda: self._run(batch)
 
-    def _run(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities for a float32 batch, in the runtime's own output form."""
 
 
 class KerasPredictor(Predictor):
@@ -146,23 +148,23 @@ class TFLitePredictor(Predictor):
 
         super().__init__(path, info)
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.input = self.input_details = self.interpreter.get_input_details()[0]
+        self.input_details = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = None
-        if self.input["shape_signature"][0] != -1:
-            self.max_batch = int(self.input["shape"][0])
+        if self.input_details["shape_signature"][0] != -1:
+            self.max_batch = int(self.input_details["shape"][0])
 
     def _resize(self, n: int) -> None:
         if n != self.batch:
-            shape = [n, *self.input["shape"][1:]]
-            self.interpreter.resize_tensor_input(self.input["index"], shape)
+            shape = [n, *self.input_details["shape"][1:]]
+            self.interpreter.resize_tensor_input(self.input_details["index"], shape)
             self.interpreter.allocate_tensors()
             self.batch = n
 
     def _to_input(self, batch: np.ndarray) -> np.ndarray:
-        dtype = self.input["dtype"]
+        dtype = self.input_details["dtype"]
         if np.issubdtype(dtype, np.integer):
-            scale, zero = self.input["quantization"]
+            scale, zero = self.input_details["quantization"]
             return _quantize(batch, dtype, scale, zero)
         return batch.astype(dtype)
 
@@ -171,7 +173,7 @@ class TFLitePredictor(Predictor):
         ready = self._to_input(batch)
 
         def call():
-            self.interpreter.set_tensor(self.input["index"], ready)
+            self.interpreter.set_tensor(self.input_details["index"], ready)
             self.interpreter.invoke()
             return self.interpreter.get_tensor(self.output["index"])
 
@@ -179,7 +181,7 @@ class TFLitePredictor(Predictor):
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         self._resize(len(batch))
-        self.interpreter.set_tensor(self.input["index"], self._to_input(batch))
+        self.interpreter.set_tensor(self.input_details["index"], self._to_input(batch))
         self.interpreter.invoke()
         out = self.interpreter.get_tensor(self.output["index"])
         if np.issubdtype(out.dtype, np.integer):

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from kerasvision import __version__
+from kerasvision.artifacts import final_model
 from kerasvision.errors import KVError
 from kerasvision.evaluate import (
     Evaluation,
     default_output,
     evaluate,
-    final_model,
     open_eval_data,
     read_results,
 )

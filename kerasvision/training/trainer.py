@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kerasvision.artifacts import final_model
 from kerasvision.backend import gpus, keras, tf
 from kerasvision.compress import stage as compression
 from kerasvision.compress.pruning import pruning_callbacks
@@ -295,8 +296,8 @@ def load_trained(spec: str, role: str = "model"):
             model). Defaults to ``model``.
     """
     path = Path(spec)
-    if (path / "metrics.json").is_file():
-        path = path / RunDir(path).read_metrics().get("final_model", "model.keras")
+    if (path / "config.yaml").is_file():
+        path = final_model(path)
     if not path.exists():
         raise KVError(f"{role} not found: {spec} (give a run directory or a model file)")
     try:
