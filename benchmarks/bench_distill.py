@@ -7,12 +7,15 @@ teacher's. Targets: gain >= +1.5 points, parameters <= 1/8 of the teacher's.
 
     python benchmarks/bench_distill.py [--teacher RUN_DIR_OR_MODEL] [--teacher-minutes 15]
         [--student-model NAME --student-width W] [--student-epochs N]
-        [--alpha A [A ...]] [--temperature T [T ...]]
+        [--alpha A [A ...]] [--temperature T [T ...]] [--seeds S [S ...]]
 
 Without ``--teacher`` it first trains the recipe's teacher within the budget
 (the path is printed: pass it as ``--teacher`` next time). Several ``--alpha``
 or ``--temperature`` values distill one student per combination, all compared
-with the same from-scratch student.
+with the same from-scratch student. Several ``--seeds`` repeat every run with
+another initialization, shuffling and augmentation seed; the train/validation
+split stays the teacher's (``split_seed``), and the gain is reported per seed
+and as a mean with its standard error.
 """
 
 from __future__ import annotations
@@ -25,14 +28,11 @@ import time
 import numpy as np
 from common import cifar_folder, out_dir
 
-from kerasvision.backend import tf
-from kerasvision.config import build_config, stage_configs
-from kerasvision.training import train
-from kerasvision.training.trainer import load_teacher
-
 
 def batch1_latency_ms(model, size: int, runs: int = 300) -> float:
     """Mean batch-1 latency of a compiled forward pass, after warm-up."""
+    from kerasvision.backend import tf
+
     forward = tf.function(lambda x: model(x, training=False))
     x = tf.constant(np.random.default_rng(0).uniform(0, 255, (1, size, size, 3)), tf.float32)
     for _ in range(20):
@@ -43,8 +43,8 @@ def batch1_latency_ms(model, size: int, runs: int = 300) -> float:
     return (time.perf_counter() - start) / runs * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", help="a trained teacher: run directory or model file")
     parser.add_argument("--teacher-minutes", type=float, default=15.0)
     parser.add_argument("--student-model", help="default: the recipe's")
@@ -52,10 +52,39 @@ def main() -> None:
     parser.add_argument("--student-epochs", type=int, default=None)
     parser.add_argument("--alpha", type=float, nargs="+", help="default: the recipe's")
     parser.add_argument("--temperature", type=float, nargs="+", help="default: the recipe's")
-    args = parser.parse_args()
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: the recipe's seed")
+    return parser.parse_args()
+
+
+def student_config(stages: dict, args: argparse.Namespace):
+    """The recipe's student stage with the command line's overrides."""
+    student = stages["student"]
+    for key in ("model", "width", "epochs"):
+        if getattr(args, f"student_{key}"):
+            student = dataclasses.replace(student, **{key: getattr(args, f"student_{key}")})
+    return student
+
+
+def gain_line(label: str, gains: list[float]) -> str:
+    """Mean gain in points over seeds, with its standard error when there are several."""
+    mean = float(np.mean(gains))
+    spread = f" +- {np.std(gains, ddof=1) / np.sqrt(len(gains)):.2f}" if len(gains) > 1 else ""
+    verdict = "PASS" if mean >= 1.5 else "FAIL"
+    return (
+        f"{label}: mean gain {mean:+.2f}{spread} points over {len(gains)} seed(s) "
+        f"(target >= +1.5: {verdict})"
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    from kerasvision.backend import tf
+    from kerasvision.config import build_config, stage_configs
+    from kerasvision.training import train
+    from kerasvision.training.trainer import load_teacher
+
     tf.config.threading.set_intra_op_parallelism_threads(2)
-    folder = cifar_folder()
-    recipe = build_config("cifar10-edge", {"dataset": str(folder)})
+    recipe = build_config("cifar10-edge", {"dataset": str(cifar_folder())})
     stages = dict(stage_configs(recipe))
     root = out_dir("distill")
     teacher_path = args.teacher
@@ -65,48 +94,49 @@ def main() -> None:
         )
         teacher_path = str(train(teacher_cfg).run_dir)
         print(f"teacher trained: {teacher_path}", flush=True)
-    student = stages["student"]
-    for key in ("model", "width", "epochs"):
-        if getattr(args, f"student_{key}"):
-            student = dataclasses.replace(student, **{key: getattr(args, f"student_{key}")})
-    scratch = train(dataclasses.replace(student, teacher=None, out=str(root / "scratch")))
+    student = student_config(stages, args)
     settings = list(
         itertools.product(
             args.alpha or [student.distill.alpha],
             args.temperature or [student.distill.temperature],
         )
     )
-    distilled = [
-        train(
-            dataclasses.replace(
-                student,
-                teacher=teacher_path,
-                distill=dataclasses.replace(student.distill, alpha=alpha, temperature=t),
-                out=str(root / f"distilled-a{alpha}-t{t}"),
-            )
+    seeds = args.seeds or [student.seed]
+    scratch, distilled = {}, {}
+    for seed in seeds:
+        run = dataclasses.replace(student, seed=seed)
+        scratch[seed] = train(
+            dataclasses.replace(run, teacher=None, out=str(root / f"scratch-s{seed}"))
         )
-        for alpha, t in settings
-    ]
+        for alpha, t in settings:
+            distill = dataclasses.replace(run.distill, alpha=alpha, temperature=t)
+            out = str(root / f"distilled-a{alpha}-t{t}-s{seed}")
+            distilled[alpha, t, seed] = train(
+                dataclasses.replace(run, teacher=teacher_path, distill=distill, out=out)
+            )
     teacher = load_teacher(teacher_path)
     size = student.image_size or 32
+    first = distilled[(*settings[0], seeds[0])]
     t_ms = batch1_latency_ms(teacher, size)
-    s_ms = batch1_latency_ms(distilled[0].model, size)
-    a_scratch = scratch.metrics["val"]["accuracy"]
-    t_params = distilled[0].metrics["teacher"]["params"]
-    s_params = distilled[0].metrics["params"]
+    s_ms = batch1_latency_ms(first.model, size)
+    t_params, s_params = first.metrics["teacher"]["params"], first.metrics["params"]
     print(f"runs: {root}")
     print(f"teacher: {teacher_path} ({t_params:,} params, batch-1 {t_ms:.2f} ms)")
     print(
         f"student {student.model} width {student.width}: {s_params:,} params, "
-        f"{student.epochs} epochs, seed {student.seed}, batch-1 {s_ms:.2f} ms"
+        f"{student.epochs} epochs, split seed {student.split_seed}, batch-1 {s_ms:.2f} ms"
     )
-    for (alpha, t), result in zip(settings, distilled, strict=True):
-        a_kd = result.metrics["val"]["accuracy"]
-        print(
-            f"alpha {alpha} T {t}: val accuracy: scratch {a_scratch:.4f}  distilled {a_kd:.4f}  "
-            f"gain {100 * (a_kd - a_scratch):+.2f} points "
-            f"(target >= +1.5: {'PASS' if a_kd - a_scratch >= 0.015 else 'FAIL'})"
-        )
+    for alpha, t in settings:
+        gains = []
+        for seed in seeds:
+            a_scratch = scratch[seed].metrics["val"]["accuracy"]
+            a_kd = distilled[alpha, t, seed].metrics["val"]["accuracy"]
+            gains.append(100 * (a_kd - a_scratch))
+            print(
+                f"alpha {alpha} T {t} seed {seed}: val accuracy: scratch {a_scratch:.4f}  "
+                f"distilled {a_kd:.4f}  gain {gains[-1]:+.2f} points"
+            )
+        print(gain_line(f"alpha {alpha} T {t}", gains))
     print(
         f"student/teacher: params {s_params / t_params:.3f} "
         f"(target <= 0.125: {'PASS' if s_params / t_params <= 0.125 else 'FAIL'}), "

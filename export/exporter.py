@@ -20,6 +20,7 @@ import numpy as np
 
 from kerasvision.artifacts import ModelInfo, final_model, find_run_dir, run_config, run_labels
 from kerasvision.config import TrainConfig
+from kerasvision.data.sampling import collect_spread
 from kerasvision.errors import KVError
 from kerasvision.export.engine import export_engine
 from kerasvision.export.formats import FORMATS, ExportOptions, missing, plan_exports
@@ -98,15 +99,9 @@ class ExportData:
     class_names: list[str]
 
 
-def _collect(dataset, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    images, labels, total = [], [], 0
-    for x, y in dataset:
-        images.append(x.numpy())
-        labels.append(np.argmax(y.numpy(), axis=1))
-        total += len(images[-1])
-        if total >= limit:
-            break
-    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+def _collect(dataset, total: int | None, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    images, one_hot = collect_spread(dataset, total, limit)
+    return images, np.argmax(one_hot, axis=-1) if len(one_hot) else one_hot
 
 
 def load_export_data(
@@ -134,7 +129,7 @@ def load_export_data(
     opened = open_source(
         spec,
         data_dir=config.data_dir,
-        seed=config.seed,
+        seed=config.split_seed,
         val_split=config.val_split,
         test_split=config.test_split,
     )
@@ -142,8 +137,9 @@ def load_export_data(
     splits = build_pipelines(
         opened, image_size=size, channels=channels, batch_size=64, augment=None, cache="none"
     )
-    images, labels = _collect(splits.test, max_images)
-    calibration, _ = _collect(splits.train, calib)
+    held_out = "test" if "test" in splits.counts else "val"
+    images, labels = _collect(splits.test, splits.counts.get(held_out), max_images)
+    calibration, _ = _collect(splits.train, None, calib)  # shuffled: any draw is random
     return ExportData(images, labels, calibration, list(opened.class_names))
 
 

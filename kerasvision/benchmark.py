@@ -275,13 +275,9 @@ def benchmark_run(
 
 
 def _collect(data, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    images, labels, total = [], [], 0
-    for batch, truth in data.batches():
-        images.append(batch)
-        labels.append(truth)
-        total += len(batch)
-        if limit and total >= limit:
-            break
-    if not images:
+    from kerasvision.data.sampling import collect_spread  # the data package loads TensorFlow
+
+    images, labels = collect_spread(data.batches(), data.count, limit)
+    if not len(images):
         raise KVError(f"no held-out images in {data.description}")
-    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+    return images, labels

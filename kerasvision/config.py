@@ -148,7 +148,11 @@ class TrainConfig:
             names each worker's GPUs. ``batch_size`` and ``lr`` are per
             device (replica); see docs/distributed.md. None uses every
             visible GPU, else the CPU. Defaults to None.
-        seed: Seed for splits, shuffling and initialization. Defaults to 42.
+        seed: Seed of initialization, shuffling and augmentation. Defaults
+            to 42.
+        split_seed: Seed of the train/validation/test split of data that has
+            none. Kept apart from ``seed`` so runs of several seeds, and a
+            teacher and its students, share one validation set. Defaults to 42.
         out: Run directory; None uses ``runs/<model>-<dataset>``. Defaults to None.
         teacher: Distill from this teacher: a run directory, a model file, or
             (inside ``stages``) the name of an earlier stage. Defaults to None.
@@ -203,6 +207,7 @@ class TrainConfig:
     mixed_precision: str = "auto"
     devices: str | None = None
     seed: int = 42
+    split_seed: int = 42
     out: str | None = None
     teacher: str | None = None
     distill: DistillConfig = field(default_factory=DistillConfig)

@@ -366,7 +366,7 @@ def open_eval_data(
     source = open_source(
         spec,
         data_dir=data_dir or config.data_dir,
-        seed=config.seed,
+        seed=config.split_seed,
         val_split=config.val_split,
         test_split=config.test_split,
     )

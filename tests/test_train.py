@@ -184,3 +184,16 @@ def test_pretrained_backbone_is_frozen_first_then_fine_tuned(tmp_path):
         )
     ]
     assert any(changed)
+
+
+def _val_images(config) -> np.ndarray:
+    data = trainer_module.load_data(config)
+    return np.concatenate([images.numpy() for images, _ in data.val])
+
+
+def test_the_seed_leaves_the_split_alone_and_the_split_seed_moves_it(tmp_path):
+    reference = _val_images(_config(tmp_path, seed=1))
+    np.testing.assert_array_equal(_val_images(_config(tmp_path, seed=2)), reference)
+    moved = _val_images(_config(tmp_path, seed=1, split_seed=7))
+    assert moved.shape == reference.shape
+    assert not np.array_equal(moved, reference)

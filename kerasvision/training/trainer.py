@@ -108,7 +108,7 @@ def load_data(config: TrainConfig, cache_dir: Path | None = None) -> DataSplits:
     source = open_source(
         config.dataset,
         data_dir=config.data_dir,
-        seed=config.seed,
+        seed=config.split_seed,
         val_split=config.val_split,
         test_split=config.test_split,
     )
