@@ -53,16 +53,35 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--alpha", type=float, nargs="+", help="default: the recipe's")
     parser.add_argument("--temperature", type=float, nargs="+", help="default: the recipe's")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the recipe's seed")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any student config key, e.g. augment.mix_prob=1.0 (repeatable)",
+    )
     return parser.parse_args()
 
 
 def student_config(stages: dict, args: argparse.Namespace):
     """The recipe's student stage with the command line's overrides."""
+    import yaml
+
+    from kerasvision.config import config_from_dict
+
     student = stages["student"]
     for key in ("model", "width", "epochs"):
         if getattr(args, f"student_{key}"):
             student = dataclasses.replace(student, **{key: getattr(args, f"student_{key}")})
-    return student
+    data = student.to_dict()
+    for item in args.set:
+        key, _, value = item.partition("=")
+        *parents, leaf = key.split(".")
+        node = data
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = yaml.safe_load(value)
+    return config_from_dict(data)
 
 
 def gain_line(label: str, gains: list[float]) -> str:
@@ -126,6 +145,8 @@ def main() -> None:
         f"student {student.model} width {student.width}: {s_params:,} params, "
         f"{student.epochs} epochs, split seed {student.split_seed}, batch-1 {s_ms:.2f} ms"
     )
+    if args.set:
+        print(f"student overrides: {' '.join(args.set)}")
     for alpha, t in settings:
         gains = []
         for seed in seeds:

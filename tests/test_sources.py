@@ -8,6 +8,7 @@ from conftest import make_class_folder, write_image
 
 from kerasvision.data import open_source
 from kerasvision.data import sources as sources_module
+from kerasvision.data.sources import tfds_natural_flip
 from kerasvision.errors import KVError
 
 
@@ -107,6 +108,22 @@ def test_train_val_test_subfolders_are_used_as_given(tmp_path):
     make_class_folder(root / "test", per_class=3, seed=2)
     source = open_source(str(root))
     assert source.counts == {"train": 10, "val": 4, "test": 6}
+
+
+def test_val_or_test_folders_without_train_are_refused_not_taken_for_classes(tmp_path):
+    root = tmp_path / "ds"
+    make_class_folder(root / "val", per_class=2)
+    make_class_folder(root / "test", per_class=2, seed=1)
+    with pytest.raises(KVError, match="has val/ but no train/ folder"):
+        open_source(str(root))
+
+
+def test_digit_and_character_tfds_datasets_are_not_flipped():
+    assert not tfds_natural_flip("mnist")
+    assert not tfds_natural_flip("emnist/letters")
+    assert not tfds_natural_flip("svhn_cropped:3.0.0")
+    assert tfds_natural_flip("cifar10")
+    assert tfds_natural_flip("fashion_mnist")
 
 
 def test_tfds_offline_fails_within_seconds(tmp_path, monkeypatch):

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
 _SPLIT_DIRS = {"train": ("train",), "val": ("val", "valid", "validation"), "test": ("test",)}
+# tensorflow-datasets whose images are digits or characters: a mirrored "2" is no
+# longer a 2, so ``flip: auto`` leaves them unflipped.
+_UNFLIPPABLE_TFDS = ("mnist", "emnist", "kmnist", "svhn_cropped", "binary_alpha_digits", "omniglot")
 _AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -205,6 +208,13 @@ class FolderSource(Source):
                     {"test": files["test"]} if "test" in files else {}
                 )
         else:
+            orphans = [d.name for d in split_dirs.values() if d is not None]
+            if orphans:
+                raise KVError(
+                    f"{root} has {orphans[0]}/ but no train/ folder: put the training "
+                    f"images in {root / 'train'} (class subfolders), or rename {orphans[0]}/ "
+                    "if it is a class"
+                )
             paths, labels, class_names, skipped = _scan_classes(root)
             files = _split_files(paths, labels, val_split, test_split, seed)
         if skipped:
@@ -302,6 +312,7 @@ class TfdsSource(Source):
             class_names=list(info.features[label_key].names),
             native_size=(shape[0], shape[1]) if shape[0] and shape[1] else None,
             native_channels=1 if shape[-1] == 1 else 3,
+            natural_flip=tfds_natural_flip(name),
             counts={split: info.splits[spec].num_examples for split, spec in splits.items()},
             _datasets=datasets,
         )
@@ -314,6 +325,16 @@ class TfdsSource(Source):
             )
             for split, ds in self._datasets.items()
         }
+
+
+def tfds_natural_flip(name: str) -> bool:
+    """Whether a horizontal flip keeps the meaning of tfds ``name``'s images.
+
+    False for digit and character datasets (``mnist``, ``emnist/letters``,
+    ``svhn_cropped``, ...), True otherwise.
+    """
+    base = name.split("/")[0].split(":")[0]
+    return base not in _UNFLIPPABLE_TFDS
 
 
 def _prepare_or_fail(builder, name: str, data_dir: str | None) -> None:
