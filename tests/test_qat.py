@@ -18,6 +18,7 @@ from kerasvision.compress.qat import (
     inline_nested,
     is_quantized,
     kernel_sparsity,
+    model_params,
     quantize_model,
     resolve_mode,
 )
@@ -135,6 +136,13 @@ def test_a_saved_qat_model_reloads_and_predicts_the_same(tmp_path):
     assert is_quantized(loaded)
     x, _ = _data(8)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), qat.predict(x, verbose=0))
+
+
+def test_a_qat_model_counts_the_parameters_of_its_float_model():
+    model = _model()
+    qat = quantize_model(model, "qat").model
+    assert qat.count_params() > model.count_params()  # tfmot's ranges and step counter
+    assert model_params(qat) == model_params(model) == model.count_params()
 
 
 def test_distillation_reaches_the_logits_of_a_qat_model():

@@ -205,6 +205,20 @@ def is_quantized(model) -> bool:
     )
 
 
+# Variables tfmot adds for QAT: the ranges its quantizers learn, and a step counter.
+_QUANTIZER_VARIABLE = re.compile(r"(_min|_max|optimizer_step)(:\d+)?$")
+
+
+def model_params(model) -> int:
+    """Parameters of ``model``, leaving out the variables QAT adds (ranges, step).
+
+    A QAT model then counts as many parameters as the float model it came from.
+    """
+    return int(
+        sum(int(np.prod(w.shape)) for w in model.weights if not _QUANTIZER_VARIABLE.search(w.name))
+    )
+
+
 def quantize_scope():
     """The custom-object scope that loads QAT models (tfmot's ``quantize_scope``)."""
     return tfmot.quantization.keras.quantize_scope()

@@ -24,6 +24,7 @@ from kerasvision.artifacts import final_model
 from kerasvision.backend import gpus, keras, tf
 from kerasvision.compress import stage as compression
 from kerasvision.compress.pruning import pruning_callbacks
+from kerasvision.compress.qat import model_params
 from kerasvision.config import TrainConfig, compression_stages, stage_configs
 from kerasvision.data import DataSplits, build_pipelines, open_source, resolve_size
 from kerasvision.distill import Distiller
@@ -253,7 +254,7 @@ def summarize(config, data, model, run: RunDir, seconds: float, policy: str) -> 
         "dataset": config.dataset,
         "classes": data.num_classes,
         "input_shape": list(data.input_shape),
-        "params": int(student.count_params()),
+        "params": model_params(student),
         **distill,
         "counts": data.counts,
         "skipped_files": data.source.skipped if data.source else 0,
@@ -393,7 +394,7 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     final = compression.finish(student, compressing)
     save_model(final, run.model_path())
     metrics = summarize(resolved, data, model, run, seconds, policy)
-    metrics["params"] = int(final.count_params())  # without pruning masks
+    metrics["params"] = model_params(final)  # without pruning masks or QAT ranges
     if config.init:
         metrics["init"] = config.init
     metrics.update(compression.report(compressing, resolved, run.model_path()))
