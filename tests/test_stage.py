@@ -67,6 +67,10 @@ def test_pruning_a_trained_run_saves_a_sparse_plain_model_and_its_table(tmp_path
     np.testing.assert_allclose(
         plain.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-6
     )
+    # The best checkpoint is as plain, and from an epoch at the target sparsity.
+    best = keras.models.load_model(out / "checkpoints" / "best.keras", compile=False)
+    kernel = best.get_layer("fc").kernel.numpy()
+    assert np.mean(kernel == 0) == pytest.approx(0.6, abs=0.01)
 
 
 def test_qat_trains_in_float32_and_saves_a_model_that_reloads(tmp_path, trained_run):

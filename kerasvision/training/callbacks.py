@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from kerasvision.backend import keras
+from kerasvision.compress.pruning import strip
 from kerasvision.fileio import write_text
 from kerasvision.models.saving import save_model
 from kerasvision.training.distribute import from_chief
@@ -20,25 +21,37 @@ log = logging.getLogger(__name__)
 class BestCheckpoint(keras.callbacks.Callback):
     """Saves the model whenever ``monitor`` improves, atomically (temp file, rename).
 
+    A model being pruned is saved without its pruning wrappers, as the final
+    model is, and only from ``from_epoch`` on: before the target sparsity is
+    reached a denser model would win on accuracy.
+
     Args:
         path: The ``.keras`` file to write.
         monitor: The logged metric to maximize. Defaults to ``val_accuracy``.
         best: The best value so far (from an earlier phase or an interrupted
             run), which a new checkpoint must beat. Defaults to -inf.
+        from_epoch: First epoch (0-based) that may be saved. Defaults to 0.
     """
 
-    def __init__(self, path: Path, monitor: str = "val_accuracy", best: float = -math.inf):
+    def __init__(
+        self,
+        path: Path,
+        monitor: str = "val_accuracy",
+        best: float = -math.inf,
+        from_epoch: int = 0,
+    ):
         super().__init__()
         self.path = Path(path)
         self.monitor = monitor
         self.best = best
+        self.from_epoch = from_epoch
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None or value <= self.best:
+        if epoch < self.from_epoch or value is None or value <= self.best:
             return
         self.best = float(value)
-        save_model(self.model, self.path)
+        save_model(strip(getattr(self.model, "student", self.model)), self.path)
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -187,6 +200,7 @@ def create_callbacks(
     time_budget: TimeBudget | None = None,
     backup_name: str = "backup",
     resume_dir: Path | None = None,
+    best_from_epoch: int = 0,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of a training phase, in the order they must run.
 
@@ -207,6 +221,8 @@ def create_callbacks(
             the run resumes from: the chief's under multi-worker training,
             where every worker must restore the same state while writing its
             own files to ``run_dir``. Defaults to None (``run_dir``).
+        best_from_epoch: First epoch (0-based) the best checkpoint may come
+            from, e.g. the first at a pruning run's target sparsity. Defaults to 0.
 
     Returns:
         The callback list.
@@ -219,7 +235,9 @@ def create_callbacks(
         keras.callbacks.TerminateOnNaN(),
         Throughput(images_per_epoch),
         HistoryCSV(history),
-        BestCheckpoint(run_dir / "checkpoints" / "best.keras", best=best),
+        BestCheckpoint(
+            run_dir / "checkpoints" / "best.keras", best=best, from_epoch=best_from_epoch
+        ),
         keras.callbacks.BackupAndRestore(str(resume_dir / "checkpoints" / backup_name)),
         keras.callbacks.TensorBoard(
             str(run_dir / "tensorboard"), write_graph=False, profile_batch=0

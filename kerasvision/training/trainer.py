@@ -179,11 +179,20 @@ def plan_phases(model, config: TrainConfig) -> list[Phase]:
     return [Phase("train", 0, config.epochs, 1.0, False)]
 
 
-def fit(model, data: DataSplits, config: TrainConfig, run: RunDir, student=None) -> None:
+def fit(
+    model,
+    data: DataSplits,
+    config: TrainConfig,
+    run: RunDir,
+    student=None,
+    best_from_step: int = 0,
+) -> None:
     """Fits the model phase by phase; a finished phase is skipped on resume.
 
     ``model`` is what ``fit`` runs (a ``Distiller`` when distilling) and
     ``student`` the network it trains (``model`` itself by default).
+    ``best_from_step`` is the optimizer step from which the best checkpoint
+    may be taken (a pruning run's ``end_step``).
     ``config.batch_size`` and ``config.lr`` are global (``scale_config``).
     ``run`` is where this process writes; the state it resumes from (finished
     phases, backups) is read from ``config.run_dir``, the chief's run directory.
@@ -211,6 +220,7 @@ def fit(model, data: DataSplits, config: TrainConfig, run: RunDir, student=None)
             time_budget=budget,
             backup_name=f"backup-{phase.name}",
             resume_dir=shared.path,
+            best_from_epoch=max(0, math.ceil(best_from_step / steps) - 1),
         )
         # First, so that the weights are masked before the epoch is logged and saved.
         callbacks[:0] = pruning_callbacks(student)
@@ -389,7 +399,15 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     if config.cache == "disk":  # --overwrite may have removed the folder the cache points to
         (run.path / "cache").mkdir(exist_ok=True)
     start = time.perf_counter()
-    fit(model, data, scale_config(resolved, strategy.num_replicas_in_sync), run, student)
+    plan = compressing.plan if compressing else None
+    fit(
+        model,
+        data,
+        scale_config(resolved, strategy.num_replicas_in_sync),
+        run,
+        student,
+        best_from_step=plan.end_step if plan else 0,
+    )
     seconds = time.perf_counter() - start
     final = compression.finish(student, compressing)
     save_model(final, run.model_path())
