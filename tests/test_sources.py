@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+import types
 
 import numpy as np
 import pytest
@@ -124,6 +125,29 @@ def test_digit_and_character_tfds_datasets_are_not_flipped():
     assert not tfds_natural_flip("svhn_cropped:3.0.0")
     assert tfds_natural_flip("cifar10")
     assert tfds_natural_flip("fashion_mnist")
+
+
+@pytest.mark.parametrize(
+    ("splits", "test_split", "expected"),
+    [
+        (
+            ("train", "validation", "test"),
+            0.1,
+            {"train": "train", "val": "validation", "test": "test"},
+        ),
+        (("train", "test"), 0.0, {"train": "train[20%:]", "val": "train[:20%]", "test": "test"}),
+        (
+            ("train", "validation"),
+            0.1,
+            {"train": "train[10%:]", "val": "validation", "test": "train[:10%]"},
+        ),
+        (("train",), 0.0, {"train": "train[20%:]", "val": "train[:20%]"}),
+        (("train",), 0.1, {"train": "train[30%:]", "val": "train[:20%]", "test": "train[20%:30%]"}),
+    ],
+)
+def test_tfds_splits_missing_from_the_dataset_are_cut_from_train(splits, test_split, expected):
+    info = types.SimpleNamespace(splits=dict.fromkeys(splits))
+    assert sources_module._tfds_split_names(info, 0.2, test_split) == expected
 
 
 def test_tfds_offline_fails_within_seconds(tmp_path, monkeypatch):

@@ -366,22 +366,27 @@ def _supervised_keys(info, name: str) -> tuple[str, str]:
 
 
 def _tfds_split_names(info, val_split: float, test_split: float) -> dict[str, str]:
+    """tfds split specs of train/val/test: the dataset's own, else slices of ``train``.
+
+    ``validation`` and ``test`` are used when the dataset has them; a missing
+    one is cut from the start of ``train`` (``val_split``, then ``test_split``
+    when it is above 0), and training keeps the rest.
+    """
     names = set(info.splits.keys())
     if "train" not in names:
         raise KVError(f"dataset has no 'train' split (it has: {', '.join(sorted(names))})")
-    out = {}
-    val_pct = round(val_split * 100)
+    out, cut = {}, 0
     if "validation" in names:
-        out["train"], out["val"] = "train", "validation"
+        out["val"] = "validation"
     else:
-        out["train"], out["val"] = f"train[{val_pct}%:]", f"train[:{val_pct}%]"
+        cut = round(val_split * 100)
+        out["val"] = f"train[:{cut}%]"
     if "test" in names:
         out["test"] = "test"
-    elif test_split and "validation" in names:
-        out["train"], out["test"] = (
-            f"train[{round(test_split * 100)}%:]",
-            f"train[:{round(test_split * 100)}%]",
-        )
+    elif test_split:
+        start, cut = cut, cut + round(test_split * 100)
+        out["test"] = f"train[{start}%:{cut}%]" if start else f"train[:{cut}%]"
+    out["train"] = f"train[{cut}%:]" if cut else "train"
     return out
 
 
