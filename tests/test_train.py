@@ -129,6 +129,15 @@ def test_pretrained_models_train_frozen_then_fine_tune(tmp_path):
     assert [p.name for p in scratch] == ["train"]
 
 
+def test_freeze_epochs_past_the_run_keep_the_backbone_frozen_throughout():
+    config = build_config(
+        overrides={"model": "mobilenet_v2", "weights": "x", "epochs": 3, "freeze_epochs": 3}
+    )
+    model = keras.Sequential([keras.layers.Dense(1, name="backbone")])
+    phases = trainer_module.plan_phases(model, config)
+    assert [(p.name, p.start, p.end, p.freeze_backbone) for p in phases] == [("frozen", 0, 3, True)]
+
+
 def test_time_budget_caps_the_epochs(tmp_path):
     config = _config(tmp_path, model="simple_cnn", epochs=500, batch_size=16, time=0.1)
     result = train(config)  # six seconds; an epoch takes a good fraction of one

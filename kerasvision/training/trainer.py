@@ -160,18 +160,16 @@ def plan_phases(model, config: TrainConfig) -> list[Phase]:
 
     A run that starts from a trained model (``init``) is one fine-tuning phase
     at ``fine_tune_lr`` times the learning rate; pruning and QAT runs have no
-    frozen phase.
+    frozen phase. With ``freeze_epochs >= epochs`` the backbone stays frozen
+    for the whole run (only the head trains).
     """
     if config.init:
         return [Phase("fine_tune", 0, config.epochs, config.fine_tune_lr, False)]
     has_backbone = any(layer.name == "backbone" for layer in model.layers)
     compressing = config.prune or config.qat != "off"
-    if (
-        has_backbone
-        and not compressing
-        and config.weights != "none"
-        and 0 < config.freeze_epochs < config.epochs
-    ):
+    if has_backbone and not compressing and config.weights != "none" and config.freeze_epochs:
+        if config.freeze_epochs >= config.epochs:
+            return [Phase("frozen", 0, config.epochs, 1.0, True)]
         return [
             Phase("frozen", 0, config.freeze_epochs, 1.0, True),
             Phase("fine_tune", config.freeze_epochs, config.epochs, config.fine_tune_lr, False),
