@@ -157,6 +157,19 @@ def test_mixed_precision_training_saves_a_float32_model_and_restores_the_policy(
     )
 
 
+def test_mixed_precision_metrics_are_those_of_the_saved_float32_model(tmp_path):
+    config = _config(tmp_path, epochs=1, mixed_precision="bfloat16")
+    result = train(config)
+    loaded = keras.models.load_model(result.run_dir / "model.keras")
+    images, labels = zip(*trainer_module.load_data(config).val, strict=True)
+    probs = loaded.predict(np.concatenate(images), verbose=0)
+    labels = np.concatenate(labels)
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    val = result.metrics["val"]
+    assert val["loss"] == pytest.approx(float(loss(labels, probs)), abs=1e-5)
+    assert val["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == labels.argmax(1)), abs=1e-6)
+
+
 def test_disk_cache_lives_in_the_run_directory(tmp_path):
     result = train(_config(tmp_path, epochs=1, cache="disk"))
     assert any((result.run_dir / "cache").iterdir())

@@ -143,16 +143,42 @@ def compile_model(model, config: TrainConfig, steps_per_epoch: int, phase: Phase
     epochs = phase.end - phase.start
     lr = peak_lr(config) * phase.lr_scale
     schedule = create_schedule(config, steps_per_epoch, lr=lr, epochs=epochs)
-    k = min(5, getattr(model, "student", model).output_shape[-1])
     model.compile(
         optimizer=create_optimizer(config, schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[
-            keras.metrics.CategoricalAccuracy(name="accuracy"),
-            keras.metrics.TopKCategoricalAccuracy(k=k, name="top5"),
-        ],
+        metrics=_metrics(getattr(model, "student", model)),
     )
     return schedule
+
+
+def _metrics(model) -> list:
+    k = min(5, model.output_shape[-1])
+    return [
+        keras.metrics.CategoricalAccuracy(name="accuracy"),
+        keras.metrics.TopKCategoricalAccuracy(k=k, name="top5"),
+    ]
+
+
+def evaluation_model(model, run: RunDir, config: TrainConfig, policy: str):
+    """The model whose held-out figures ``metrics.json`` reports.
+
+    Under mixed precision the trained model computes in float16 or bfloat16,
+    while the saved model (and every export of it) runs in float32: the saved
+    file is evaluated then, so ``metrics.json`` says what ``kv eval`` measures.
+    """
+    if policy == "float32":
+        return model
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        saved = load_model(run.model_path())
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    saved.compile(
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=_metrics(saved),
+    )
+    return saved
 
 
 def plan_phases(model, config: TrainConfig) -> list[Phase]:
@@ -244,8 +270,13 @@ def evaluate_splits(model, data: DataSplits) -> dict[str, dict[str, float]]:
     return {split: {k: round(float(m[k]), 6) for k in keep if k in m} for split, m in out.items()}
 
 
-def summarize(config, data, model, run: RunDir, seconds: float, policy: str) -> dict[str, Any]:
-    """Builds ``metrics.json`` from the evaluation and the history."""
+def summarize(
+    config, data, model, run: RunDir, seconds: float, policy: str, evaluated=None
+) -> dict[str, Any]:
+    """Builds ``metrics.json`` from the history and an evaluation of ``evaluated``.
+
+    ``evaluated`` defaults to ``model``; ``evaluation_model`` gives the one to use.
+    """
     rows = read_history(run.history)
     speeds = [r["images_per_s"] for r in rows if "images_per_s" in r]
     steady = speeds[1:] or speeds
@@ -267,7 +298,7 @@ def summarize(config, data, model, run: RunDir, seconds: float, policy: str) -> 
         "counts": data.counts,
         "skipped_files": data.source.skipped if data.source else 0,
         "epochs": len(rows),
-        **evaluate_splits(model, data),
+        **evaluate_splits(model if evaluated is None else evaluated, data),
         "best_val_accuracy": max((r.get("val_accuracy", 0.0) for r in rows), default=None),
         "train_seconds": round(seconds, 1),
         "images_per_s": round(statistics.median(steady), 1) if steady else None,
@@ -409,7 +440,8 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     seconds = time.perf_counter() - start
     final = compression.finish(student, compressing)
     save_model(final, run.model_path())
-    metrics = summarize(resolved, data, model, run, seconds, policy)
+    evaluated = evaluation_model(model, run, resolved, policy)
+    metrics = summarize(resolved, data, model, run, seconds, policy, evaluated)
     metrics["params"] = model_params(final)  # without pruning masks or QAT ranges
     if config.init:
         metrics["init"] = config.init
