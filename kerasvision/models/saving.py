@@ -58,14 +58,24 @@ def save_model(model, path: str | Path) -> Path:
     its tfmot layers; ``load_model`` reloads it.
     """
     path = Path(path)
+    copy = float32_copy(model)
+    with atomic_path(path) as tmp:
+        copy.save(tmp)
+    return path
+
+
+def float32_copy(model):
+    """A new, uncompiled copy of ``model`` (its student, for a ``Distiller``) in float32.
+
+    Every mixed-precision layer policy becomes float32 and the weights are
+    cast: this is the model ``save_model`` writes and every export runs.
+    """
     model = getattr(model, "student", model)
     config = _float32_config(model.get_config())
     with tfmot_scope(json.dumps(config, default=str)):
         copy = model.__class__.from_config(config)
     copy.set_weights([w.astype("float32") for w in model.get_weights()])
-    with atomic_path(path) as tmp:
-        copy.save(tmp)
-    return path
+    return copy
 
 
 def load_model(path: str | Path):

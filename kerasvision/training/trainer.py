@@ -31,7 +31,7 @@ from kerasvision.distill import Distiller
 from kerasvision.errors import KVError
 from kerasvision.fileio import atomic_path
 from kerasvision.models import create_model, get_model_spec, list_models
-from kerasvision.models.saving import load_model, save_model
+from kerasvision.models.saving import float32_copy, load_model, save_model
 from kerasvision.training.callbacks import TimeBudget, create_callbacks, read_history
 from kerasvision.training.distribute import (
     barrier,
@@ -159,26 +159,22 @@ def _metrics(model) -> list:
     ]
 
 
-def evaluation_model(model, run: RunDir, config: TrainConfig, policy: str):
+def evaluation_model(model, final, config: TrainConfig, policy: str):
     """The model whose held-out figures ``metrics.json`` reports.
 
-    Under mixed precision the trained model computes in float16 or bfloat16,
-    while the saved model (and every export of it) runs in float32: the saved
-    file is evaluated then, so ``metrics.json`` says what ``kv eval`` measures.
+    Under mixed precision the trained ``model`` computes in float16 or
+    bfloat16, while the saved model (and every export of it) runs in float32:
+    the float32 copy of ``final`` that ``save_model`` writes is evaluated then,
+    so ``metrics.json`` says what ``kv eval`` measures.
     """
     if policy == "float32":
         return model
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
-        saved = load_model(run.model_path())
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    saved.compile(
+    copy = float32_copy(final)
+    copy.compile(
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=_metrics(saved),
+        metrics=_metrics(copy),
     )
-    return saved
+    return copy
 
 
 def plan_phases(model, config: TrainConfig) -> list[Phase]:
@@ -440,7 +436,7 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     seconds = time.perf_counter() - start
     final = compression.finish(student, compressing)
     save_model(final, run.model_path())
-    evaluated = evaluation_model(model, run, resolved, policy)
+    evaluated = evaluation_model(model, final, resolved, policy)
     metrics = summarize(resolved, data, model, run, seconds, policy, evaluated)
     metrics["params"] = model_params(final)  # without pruning masks or QAT ranges
     if config.init:
