@@ -65,23 +65,14 @@ def parse_args() -> argparse.Namespace:
 
 def student_config(stages: dict, args: argparse.Namespace):
     """The recipe's student stage with the command line's overrides."""
-    import yaml
-
-    from kerasvision.config import config_from_dict
+    from kerasvision.cli.train import parse_set
+    from kerasvision.config import override_config
 
     student = stages["student"]
     for key in ("model", "width", "epochs"):
         if getattr(args, f"student_{key}"):
             student = dataclasses.replace(student, **{key: getattr(args, f"student_{key}")})
-    data = student.to_dict()
-    for item in args.set:
-        key, _, value = item.partition("=")
-        *parents, leaf = key.split(".")
-        node = data
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = yaml.safe_load(value)
-    return config_from_dict(data)
+    return override_config(student, parse_set(tuple(args.set)))
 
 
 def gain_line(label: str, gains: list[float]) -> str:

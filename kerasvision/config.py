@@ -439,6 +439,13 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return config.validate()
 
 
+def override_config(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """A validated copy of ``config`` with ``overrides`` applied (nested, as ``--set`` gives)."""
+    copy = config_from_dict(config.to_dict())
+    _apply(copy, overrides)
+    return copy.validate()
+
+
 def stage_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
     """The validated config of each stage: the top level with the stage's keys applied.
 

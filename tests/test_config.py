@@ -8,6 +8,7 @@ from kerasvision.config import (
     compression_stages,
     config_from_dict,
     list_recipes,
+    override_config,
     stage_configs,
 )
 from kerasvision.errors import KVError
@@ -17,6 +18,15 @@ def test_defaults_are_valid():
     config = build_config()
     assert config.dataset == "digits"
     assert config.model == "simple_cnn"
+
+
+def test_override_config_sets_nested_keys_on_a_copy_and_validates():
+    student = dict(stage_configs(build_config("cifar10-edge")))["student"]
+    changed = override_config(student, {"augment": {"mix_prob": 1.0}, "epochs": 5})
+    assert (changed.augment.mix_prob, changed.augment.cutmix, changed.epochs) == (1.0, 1.0, 5)
+    assert (student.augment.mix_prob, student.epochs) == (0.5, 60)
+    with pytest.raises(KVError, match="augment.mixx"):
+        override_config(student, {"augment": {"mixx": 0.2}})
 
 
 def test_overrides_win_over_recipe():
