@@ -24,6 +24,24 @@ def write_image(path: Path, array: np.ndarray, fmt: str | None = None) -> Path:
     return path
 
 
+def small_cnn():
+    """A seeded ``simple_cnn`` (width 0.5) for 12x12 RGB images and 4 classes."""
+    from kerasvision.backend import keras
+    from kerasvision.models import create_model
+
+    keras.utils.set_random_seed(0)
+    return create_model("simple_cnn", num_classes=4, input_shape=(12, 12, 3), width=0.5)
+
+
+def random_batch(n: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random 12x12 RGB images (0-255) with one-hot labels of 4 classes, seeded."""
+    from kerasvision.backend import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (n, 12, 12, 3)).astype("float32")
+    return x, keras.utils.to_categorical(rng.integers(0, 4, n), 4)
+
+
 def make_class_folder(root: Path, classes=("cats", "dogs"), per_class=6, size=12, seed=0):
     """Writes ``per_class`` RGB JPEG/PNG images per class; class k is brighter than k-1."""
     rng = np.random.default_rng(seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_batch, small_cnn
 
 from kerasvision.backend import keras
 from kerasvision.compress.pruning import (
@@ -17,24 +18,12 @@ from kerasvision.compress.pruning import (
     strip,
 )
 from kerasvision.errors import KVError
-from kerasvision.models import create_model
 from kerasvision.models.saving import load_model, save_model
-
-
-def _model():
-    keras.utils.set_random_seed(0)
-    return create_model("simple_cnn", num_classes=4, input_shape=(12, 12, 3), width=0.5)
-
-
-def _data(n=96):
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (n, 12, 12, 3)).astype("float32")
-    return x, keras.utils.to_categorical(rng.integers(0, 4, n), 4)
 
 
 def _fine_tune(model, sparsity, epochs=2, structure="unstructured", batch=16):
     """Prunes ``model`` over ``epochs`` epochs of ``fit``, as the trainer does."""
-    x, y = _data()
+    x, y = random_batch(96)
     steps = len(x) // batch
     pruned = prune_model(model, sparsity, plan_pruning(epochs * steps, steps), structure=structure)
     pruned.compile(keras.optimizers.SGD(0.01), "categorical_crossentropy")
@@ -61,12 +50,12 @@ def test_training_from_scratch_starts_pruning_later():
 
 
 def test_the_first_conv_and_the_classifier_stay_dense_by_default():
-    names = select_layers(_model())
+    names = select_layers(small_cnn())
     assert names == ["stage1_block2_conv", "stage2_block1_conv", "stage2_block2_conv", "fc"]
 
 
 def test_exclude_patterns_and_keywords_choose_the_dense_layers():
-    model = _model()
+    model = small_cnn()
     assert select_layers(model, ["stage2_*"]) == [
         "stage1_block1_conv",
         "stage1_block2_conv",
@@ -82,12 +71,12 @@ def test_exclude_patterns_and_keywords_choose_the_dense_layers():
 )
 def test_bad_exclude_patterns_raise_kverror(exclude, message):
     with pytest.raises(KVError, match=message):
-        select_layers(_model(), exclude)
+        select_layers(small_cnn(), exclude)
 
 
 @pytest.mark.parametrize("target", [0.5, 0.8])
 def test_fine_tuning_reaches_the_target_sparsity(target):
-    pruned = _fine_tune(_model(), target)
+    pruned = _fine_tune(small_cnn(), target)
     table = sparsity_table(pruned)
     assert table["sparsity"] == pytest.approx(target, abs=0.01)
     for row in table["layers"]:
@@ -96,10 +85,10 @@ def test_fine_tuning_reaches_the_target_sparsity(target):
 
 
 def test_the_stripped_model_predicts_exactly_like_the_pruned_wrapper(tmp_path):
-    pruned = _fine_tune(_model(), 0.6)
+    pruned = _fine_tune(small_cnn(), 0.6)
     stripped = strip(pruned)
     assert not pruning_callbacks(stripped)  # no wrappers left
-    x, _ = _data(32)
+    x, _ = random_batch(32)
     np.testing.assert_array_equal(stripped.predict(x, verbose=0), pruned.predict(x, verbose=0))
     save_model(stripped, tmp_path / "pruned.keras")
     plain = keras.models.load_model(tmp_path / "pruned.keras", compile=False)  # no tfmot needed
@@ -107,7 +96,7 @@ def test_the_stripped_model_predicts_exactly_like_the_pruned_wrapper(tmp_path):
 
 
 def test_2_4_masks_hold_in_every_pruned_kernel():
-    pruned = _fine_tune(_model(), 0.5, structure="2:4")
+    pruned = _fine_tune(small_cnn(), 0.5, structure="2:4")
     stripped = strip(pruned)
     for name in select_layers(stripped):
         kernel = stripped.get_layer(name).kernel.numpy()
@@ -121,7 +110,7 @@ def test_2_4_masks_hold_in_every_pruned_kernel():
 
 def test_2_4_needs_half_the_weights_pruned():
     with pytest.raises(KVError, match="prune must be 0.5"):
-        prune_model(_model(), 0.75, PruningPlan(0, 4, 1), structure="2:4")
+        prune_model(small_cnn(), 0.75, PruningPlan(0, 4, 1), structure="2:4")
 
 
 def test_layers_inside_a_nested_model_are_pruned():
@@ -146,18 +135,18 @@ def test_layers_inside_a_nested_model_are_pruned():
 
 
 def test_a_pruned_model_gzips_smaller_than_the_dense_one(tmp_path):
-    dense = _model()
+    dense = small_cnn()
     save_model(dense, tmp_path / "dense.keras")
-    save_model(strip(_fine_tune(_model(), 0.8)), tmp_path / "pruned.keras")
+    save_model(strip(_fine_tune(small_cnn(), 0.8)), tmp_path / "pruned.keras")
     assert gzip_size(tmp_path / "pruned.keras") < 0.7 * gzip_size(tmp_path / "dense.keras")
     assert gzip_size(b"a" * 1000) < 100
 
 
 def test_a_pruning_wrapper_model_saves_and_reloads(tmp_path):
-    pruned = _fine_tune(_model(), 0.5)
+    pruned = _fine_tune(small_cnn(), 0.5)
     save_model(pruned, tmp_path / "wrapped.keras")  # e.g. the best checkpoint while pruning
     loaded = load_model(tmp_path / "wrapped.keras")
-    x, _ = _data(8)
+    x, _ = random_batch(8)
     np.testing.assert_allclose(
         loaded.predict(x, verbose=0), pruned.predict(x, verbose=0), atol=1e-6
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow_model_optimization as tfmot
+from conftest import random_batch, small_cnn
 
 from kerasvision.backend import keras
 from kerasvision.compress.pruning import (
@@ -24,19 +25,7 @@ from kerasvision.compress.qat import (
 )
 from kerasvision.distill import logits_model
 from kerasvision.errors import KVError
-from kerasvision.models import create_model
 from kerasvision.models.saving import load_model, save_model
-
-
-def _model():
-    keras.utils.set_random_seed(0)
-    return create_model("simple_cnn", num_classes=4, input_shape=(12, 12, 3), width=0.5)
-
-
-def _data(n=64):
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (n, 12, 12, 3)).astype("float32")
-    return x, keras.utils.to_categorical(rng.integers(0, 4, n), 4)
 
 
 def _nested():
@@ -57,8 +46,8 @@ def _nested():
 
 def _sparse_model():
     """``_model`` pruned to 50% and stripped."""
-    x, y = _data()
-    pruned = prune_model(_model(), 0.5, plan_pruning(8, 4))
+    x, y = random_batch()
+    pruned = prune_model(small_cnn(), 0.5, plan_pruning(8, 4))
     pruned.compile(keras.optimizers.SGD(0.01), "categorical_crossentropy")
     pruned.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=pruning_callbacks(pruned))
     return strip(pruned)
@@ -73,12 +62,12 @@ def _quantized_names(model) -> set[str]:
 
 
 def test_unquantizable_input_normalization_stays_float_and_is_reported():
-    result = quantize_model(_model(), "qat")
+    result = quantize_model(small_cnn(), "qat")
     assert result.float_layers == ["normalize (Rescaling)"]
     quantized = _quantized_names(result.model)
     assert "normalize" not in quantized
     assert {"stage1_block1_conv", "stage2_block2_conv", "fc", "logits"} <= quantized
-    assert is_quantized(result.model) and not is_quantized(_model())
+    assert is_quantized(result.model) and not is_quantized(small_cnn())
 
 
 def test_a_nested_model_is_inlined_and_its_layers_quantized():
@@ -86,7 +75,7 @@ def test_a_nested_model_is_inlined_and_its_layers_quantized():
     flat, inlined = inline_nested(model)
     assert inlined == ["backbone"]
     assert not any(isinstance(layer, keras.Model) for layer in flat.layers)
-    x, _ = _data(8)
+    x, _ = random_batch(8)
     np.testing.assert_array_equal(flat.predict(x, verbose=0), model.predict(x, verbose=0))
     result = quantize_model(model, "qat")
     assert result.inlined == ["backbone"]
@@ -94,8 +83,8 @@ def test_a_nested_model_is_inlined_and_its_layers_quantized():
 
 
 def test_the_qat_model_starts_close_to_the_float_model():
-    model = _model()
-    x, _ = _data(16)
+    model = small_cnn()
+    x, _ = random_batch(16)
     qat = quantize_model(model, "qat").model
     # The fake-quant ranges are set by the first call in training mode.
     qat(x, training=True)
@@ -104,9 +93,9 @@ def test_the_qat_model_starts_close_to_the_float_model():
 
 def test_auto_is_pqat_for_a_pruned_model_and_qat_for_a_dense_one():
     sparse = _sparse_model()
-    assert kernel_sparsity(sparse) >= 0.3 and kernel_sparsity(_model()) == 0.0
+    assert kernel_sparsity(sparse) >= 0.3 and kernel_sparsity(small_cnn()) == 0.0
     assert resolve_mode("auto", sparse) == "pqat"
-    assert resolve_mode("auto", _model()) == "qat"
+    assert resolve_mode("auto", small_cnn()) == "qat"
     with pytest.raises(KVError, match="unknown QAT mode"):
         resolve_mode("int8", sparse)
 
@@ -121,31 +110,31 @@ def test_pqat_keeps_the_pruned_zeros_through_training():
     assert zeros
     qat = quantize_model(sparse, "pqat").model
     qat.compile(keras.optimizers.SGD(0.05), "categorical_crossentropy")
-    qat.fit(*_data(), batch_size=16, epochs=2, verbose=0)
+    qat.fit(*random_batch(), batch_size=16, epochs=2, verbose=0)
     kernels = {w.name.split("/")[0]: w.numpy() for w in qat.weights if w.name.endswith("/kernel:0")}
     for name, mask in zeros.items():
         assert (kernels[name][mask] == 0).all(), name
 
 
 def test_a_saved_qat_model_reloads_and_predicts_the_same(tmp_path):
-    qat = quantize_model(_model(), "qat").model
+    qat = quantize_model(small_cnn(), "qat").model
     qat.compile(keras.optimizers.SGD(0.01), "categorical_crossentropy")
-    qat.fit(*_data(), batch_size=16, epochs=1, verbose=0)
+    qat.fit(*random_batch(), batch_size=16, epochs=1, verbose=0)
     save_model(qat, tmp_path / "qat.keras")
     loaded = load_model(tmp_path / "qat.keras")
     assert is_quantized(loaded)
-    x, _ = _data(8)
+    x, _ = random_batch(8)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), qat.predict(x, verbose=0))
 
 
 def test_a_qat_model_counts_the_parameters_of_its_float_model():
-    model = _model()
+    model = small_cnn()
     qat = quantize_model(model, "qat").model
     assert qat.count_params() > model.count_params()  # tfmot's ranges and step counter
     assert model_params(qat) == model_params(model) == model.count_params()
 
 
 def test_distillation_reaches_the_logits_of_a_qat_model():
-    qat = quantize_model(_model(), "qat").model
+    qat = quantize_model(small_cnn(), "qat").model
     logits = logits_model(qat)
     assert logits.outputs[0].node.layer.name == "quant_logits"
