@@ -74,6 +74,18 @@ def test_an_unfinished_run_with_another_config_is_not_resumed(tmp_path):
         train(config)
 
 
+def test_an_unfinished_run_resumes_only_on_as_many_replicas_as_it_started_on(tmp_path):
+    config = _config(tmp_path, epochs=1)
+    run = config.run_dir
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"epochs": 1}))
+    (run / "checkpoints" / "replicas.json").write_text('{"replicas": 2}')
+    with pytest.raises(KVError, match=r"trained on 2 replica\(s\), not 1: resuming would"):
+        train(config)
+    assert train(config, overwrite=True).metrics["epochs"] == 1
+    assert not (run / "checkpoints" / "replicas.json").exists()  # finished: nothing to resume
+
+
 def test_a_folder_that_is_not_a_run_is_never_touched(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "thesis.tex").write_text("precious")

@@ -29,6 +29,7 @@ class RunDir:
     history = property(lambda self: self.path / "history.csv")
     checkpoints = property(lambda self: self.path / "checkpoints")
     curves = property(lambda self: self.path / "training_curves.png")
+    replicas = property(lambda self: self.checkpoints / "replicas.json")
 
     def model_path(self, stage: str = "model") -> Path:
         return self.path / f"{stage}.keras"
@@ -37,8 +38,14 @@ class RunDir:
     def finished(self) -> bool:
         return self.metrics.is_file()
 
-    def check_writable(self, *, overwrite: bool = False) -> None:
-        """Raises KVError when this folder cannot take a run (checked before any work)."""
+    def check_writable(self, *, overwrite: bool = False, replicas: int | None = None) -> None:
+        """Raises KVError when this folder cannot take a run (checked before any work).
+
+        ``replicas`` is the replica count of the run about to start: an
+        unfinished run resumes only on as many replicas as it was started on,
+        since the global batch, and with it the steps per epoch and the
+        learning-rate schedule its backups hold, scale with the count.
+        """
         if self.path.exists() and not self.path.is_dir():
             raise KVError(f"--out {self.path} is a file, not a folder")
         is_run = self.config.is_file()
@@ -52,6 +59,18 @@ class RunDir:
             raise KVError(
                 f"{self.path} already holds a finished run; pass --overwrite or another --out"
             )
+        if is_run and not overwrite and replicas is not None and self.replicas.is_file():
+            before = json.loads(self.replicas.read_text(encoding="utf-8")).get("replicas")
+            if before != replicas:
+                raise KVError(
+                    f"{self.path} holds an unfinished run trained on {before} replica(s), not "
+                    f"{replicas}: resuming would change its global batch and learning-rate "
+                    f"schedule; resume on the same devices and workers, or pass --overwrite"
+                )
+
+    def record_replicas(self, count: int) -> None:
+        """Notes the replica count an unfinished run trains on (see ``check_writable``)."""
+        write_json(self.replicas, {"replicas": count})
 
     def prepare(self, config: dict[str, Any], *, overwrite: bool = False) -> bool:
         """Creates the folder or checks it can be resumed; returns True when resuming.

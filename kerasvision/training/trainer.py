@@ -316,6 +316,7 @@ def resolve_config(config: TrainConfig, data: DataSplits) -> TrainConfig:
 
 def _clean_checkpoints(run: RunDir) -> None:
     """Removes phase weights and the empty backup folders of a finished run."""
+    run.replicas.unlink(missing_ok=True)
     for leftover in run.checkpoints.glob("*.weights.h5"):
         leftover.unlink()
     for backup in run.checkpoints.glob("backup-*"):
@@ -402,12 +403,14 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     keras.utils.set_random_seed(config.seed)
     policy = setup_precision(config)
     strategy = tf.distribute.get_strategy()
-    RunDir(config.run_dir).check_writable(overwrite=overwrite)  # fail before reading any data
+    replicas = strategy.num_replicas_in_sync
+    # Fail before reading any data.
+    RunDir(config.run_dir).check_writable(overwrite=overwrite, replicas=replicas)
     start_model = load_trained(config.init, "init model") if config.init else None
     if start_model is not None:
         config = init_config(config, start_model)
     run = RunDir(worker_path(config.run_dir))
-    global_config = scale_config(config, strategy.num_replicas_in_sync)
+    global_config = scale_config(config, replicas)
     data = load_data(
         global_config, cache_dir=None if config.cache != "disk" else run.path / "cache"
     )
@@ -417,6 +420,7 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     model = make_distiller(config, student, data) if config.teacher else student
     resolved = resolve_config(config, data)
     resumed = run.prepare(resolved.to_dict(), overwrite=overwrite)
+    run.record_replicas(replicas)
     barrier(strategy)  # other workers read the chief's run only once it is prepared
     if resumed:
         log.info("resuming the unfinished run in %s", run.path)
@@ -428,7 +432,7 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     fit(
         model,
         data,
-        scale_config(resolved, strategy.num_replicas_in_sync),
+        scale_config(resolved, replicas),
         run,
         student,
         best_from_step=plan.end_step if plan else 0,
