@@ -21,6 +21,15 @@ smaller (gzip) than the float student's fp32 TFLite.
 
     python benchmarks/bench_compress.py [--teacher RUN] [--student MODEL] \\
         [--student-epochs 60] [--prune-epochs 15] [--qat-epochs 5] [--calib 300]
+
+With ``--seeds S [S ...]`` it measures only the 50% sparsity cost, which one
+run per arm cannot settle (identical runs differ by up to 0.85 points on this
+CPU): for each seed the recipe's ``pruned`` stage fine-tunes the student at 0%
+and at 50% with that seed, and the cost is printed per seed and as a mean with
+its standard error. Give one ``--student`` per seed (independently trained
+students, paired in order) or one for all seeds.
+
+    python benchmarks/bench_compress.py --teacher RUN --student S1 S2 S3 --seeds 1 2 3
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
-from common import cifar_folder, out_dir
+from common import cifar_folder, mean_se, out_dir
 
 from kerasvision.backend import tf
 from kerasvision.compress import calibration_images, gzip_size, to_tflite
@@ -74,15 +83,62 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teacher", help="distill from this run or model (as the recipe does)")
-    parser.add_argument("--student", help="a trained float student (skips training it)")
+    parser.add_argument(
+        "--student", nargs="+", help="trained float student(s) (skips training one)"
+    )
     parser.add_argument("--student-epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--prune-epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--qat-epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--calib", type=int, default=300, help="training images for int8 PTQ")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="measure only the 50%% sparsity cost, per seed"
+    )
     args = parser.parse_args()
+    if args.student and len(args.student) > 1 and len(args.student) != len(args.seeds or []):
+        parser.error("give one --student per seed, or a single one")
+    return args
+
+
+def sparsity_cost(
+    args: argparse.Namespace, stage, root: Path, val_x: np.ndarray, val_y: np.ndarray
+) -> None:
+    """The 50% sparsity cost over seeds: fine-tuning at 0% and at 50%, per seed."""
+    students = args.student * (len(args.seeds) if len(args.student) == 1 else 1)
+    vs_dense, vs_float = [], []
+    for seed, student in zip(args.seeds, students, strict=True):
+        runs = {}
+        for sparsity in (0.0, 0.5):
+            runs[sparsity] = stage(
+                "pruned",
+                init=student,
+                prune=sparsity,
+                seed=seed,
+                mixed_precision="off",
+                out=str(root / f"p{int(sparsity * 100)}-s{seed}"),
+                **({"epochs": args.prune_epochs} if args.prune_epochs else {}),
+            )
+        dense, pruned = (runs[s].metrics["val"]["accuracy"] for s in (0.0, 0.5))
+        start = keras_accuracy(load_model(student), val_x, val_y)
+        vs_dense.append((dense - pruned) * 100)
+        vs_float.append((start - pruned) * 100)
+        print(
+            f"seed {seed} ({student}): float student {start:.4f}, fine-tuned 0% {dense:.4f}, "
+            f"50% {pruned:.4f} (model sparsity "
+            f"{runs[0.5].metrics['pruning']['model_sparsity']:.1%}): cost {vs_dense[-1]:+.2f} "
+            f"points vs 0%, {vs_float[-1]:+.2f} vs the float student"
+        )
+    print(
+        f"50% sparsity over {len(args.seeds)} seed(s): {mean_se(vs_dense)} points lost vs the "
+        f"same fine-tuning at 0% (target <= 0.5: {verdict(np.mean(vs_dense) <= 0.5)}), "
+        f"{mean_se(vs_float)} vs the float student"
+    )
+
+
+def main() -> None:
+    args = parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(2)
     started = time.perf_counter()
     recipe = build_config("cifar10-edge-int8", {"dataset": str(cifar_folder())})
@@ -93,18 +149,24 @@ def main() -> None:
         config = dataclasses.replace(stages[name], teacher=args.teacher, **changes)
         return train(config)
 
-    student_path = args.student
-    if student_path is None:
-        epochs = args.student_epochs or stages["student"].epochs
-        result = stage("student", epochs=epochs, out=str(root / "student"))
-        student_path = str(Path(result.run_dir) / "model.keras")
-    student = load_model(student_path)
-
     plain = AugmentConfig(flip="none", translate=0.0)
     data = load_data(
         dataclasses.replace(stages["student"], augment=plain, image_size=32, channels=3)
     )
     val_x, val_y = collect(data.val)
+    if args.seeds:
+        if not args.student:
+            raise SystemExit("--seeds needs --student: the trained float student(s)")
+        sparsity_cost(args, stage, root, val_x, val_y)
+        print(f"total time {(time.perf_counter() - started) / 60:.1f} min")
+        return
+
+    student_path = args.student[0] if args.student else None
+    if student_path is None:
+        epochs = args.student_epochs or stages["student"].epochs
+        result = stage("student", epochs=epochs, out=str(root / "student"))
+        student_path = str(Path(result.run_dir) / "model.keras")
+    student = load_model(student_path)
     calib = calibration_images(data.train, args.calib)
 
     prune_epochs = {"epochs": args.prune_epochs} if args.prune_epochs else {}

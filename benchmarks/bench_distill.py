@@ -26,7 +26,7 @@ import itertools
 import time
 
 import numpy as np
-from common import cifar_folder, out_dir
+from common import cifar_folder, mean_se, out_dir
 
 
 def batch1_latency_ms(model, size: int, runs: int = 300) -> float:
@@ -77,11 +77,9 @@ def student_config(stages: dict, args: argparse.Namespace):
 
 def gain_line(label: str, gains: list[float]) -> str:
     """Mean gain in points over seeds, with its standard error when there are several."""
-    mean = float(np.mean(gains))
-    spread = f" +- {np.std(gains, ddof=1) / np.sqrt(len(gains)):.2f}" if len(gains) > 1 else ""
-    verdict = "PASS" if mean >= 1.5 else "FAIL"
+    verdict = "PASS" if np.mean(gains) >= 1.5 else "FAIL"
     return (
-        f"{label}: mean gain {mean:+.2f}{spread} points over {len(gains)} seed(s) "
+        f"{label}: mean gain {mean_se(gains)} points over {len(gains)} seed(s) "
         f"(target >= +1.5: {verdict})"
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import statistics
 import tarfile
 import tempfile
 from pathlib import Path
@@ -26,3 +28,11 @@ def cifar_folder() -> Path:
 def out_dir(name: str) -> Path:
     """A fresh run directory for one benchmark."""
     return Path(tempfile.mkdtemp(prefix=f"kv-bench-{name}-"))
+
+
+def mean_se(values: list[float]) -> str:
+    """``mean +- standard error`` of ``values`` (just the mean for one value), 2 decimals."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:+.2f}"
+    return f"{mean:+.2f} +- {statistics.stdev(values) / math.sqrt(len(values)):.2f}"
