@@ -56,6 +56,12 @@ _OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
     (("--temperature",), "distill.temperature", float, "Distillation: softmax temperature."),
     (("--init",), "init", str, "Start from this trained model: a run directory or model file."),
     (("--prune",), "prune", float, "Prune to this sparsity, e.g. 0.5 (0: off)."),
+    (
+        ("--prune-end",),
+        "prune_end",
+        float,
+        "Fraction of the run by which the target sparsity is reached (default 0.75).",
+    ),
     (("--prune-structure",), "prune_structure", str, "unstructured or 2:4 (with --prune 0.5)."),
     (
         ("--prune-exclude",),

@@ -164,6 +164,9 @@ class TrainConfig:
             ``fine_tune_lr``. Defaults to None.
         prune: Target sparsity (fraction of zeros) of magnitude pruning, in
             [0, 0.99); 0 turns pruning off. Defaults to 0.0.
+        prune_end: Fraction of the run by which the target sparsity is
+            reached, in (0, 1]; the rest fine-tunes at that sparsity.
+            Defaults to 0.75.
         prune_structure: ``unstructured`` or ``2:4`` (two zeros in every four
             consecutive weights, needs ``prune: 0.5``). Defaults to
             ``unstructured``.
@@ -213,6 +216,7 @@ class TrainConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     init: str | None = None
     prune: float = 0.0
+    prune_end: float = 0.75
     prune_structure: str = "unstructured"
     prune_exclude: list[str] = field(default_factory=lambda: ["first_conv", "classifier"])
     qat: str = "off"
@@ -268,6 +272,8 @@ class TrainConfig:
 
     def _validate_compression(self) -> None:
         _check_range("prune", self.prune, 0.0, 0.99)
+        if not 0.0 < self.prune_end <= 1.0:
+            raise KVError(f"prune_end must be in (0, 1], got {self.prune_end}")
         if self.prune_structure not in PRUNE_STRUCTURES:
             raise unknown("prune_structure", str(self.prune_structure), PRUNE_STRUCTURES)
         if self.prune_structure == "2:4" and self.prune != 0.5:

@@ -154,6 +154,12 @@ def test_compression_keys_accept_their_yaml_spellings(tmp_path):
     assert build_config(overrides={"qat": False}).qat == "off"
 
 
+@pytest.mark.parametrize("end", [0, 1.25])
+def test_a_pruning_end_outside_the_run_is_rejected(end):
+    with pytest.raises(KVError, match=f"prune_end must be in \\(0, 1\\], got {end}"):
+        build_config(overrides={"prune": 0.5, "prune_end": end})
+
+
 def test_a_stage_starts_only_from_an_earlier_stage():
     stages = {"student": {}, "pruned": {"init": "studnet", "prune": 0.5}}
     with pytest.raises(KVError, match="starts from 'studnet', which is not an earlier stage"):

@@ -44,6 +44,18 @@ def test_the_plan_reaches_the_target_before_the_run_ends(total, per_epoch):
         assert plan.end_step <= 0.75 * total  # a quarter of the run fine-tunes at the target
 
 
+@pytest.mark.parametrize("end", [0.3, 0.5, 1.0])
+def test_the_plan_ends_pruning_at_the_fraction_asked(end):
+    plan = plan_pruning(1000, 100, end=end)
+    assert plan.end_step <= end * 1000 < plan.end_step + plan.frequency
+
+
+@pytest.mark.parametrize("end", [0.0, -0.5, 1.5])
+def test_an_end_outside_the_run_is_refused(end):
+    with pytest.raises(KVError, match="end of pruning"):
+        plan_pruning(1000, 100, end=end)
+
+
 def test_training_from_scratch_starts_pruning_later():
     plan = plan_pruning(300, 30, from_trained=False)
     assert 0 < plan.begin_step <= 100 and plan.end_step <= 225

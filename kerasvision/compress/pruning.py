@@ -58,31 +58,39 @@ class PruningPlan:
 
 
 def plan_pruning(
-    total_steps: int, steps_per_epoch: int, *, from_trained: bool = True
+    total_steps: int, steps_per_epoch: int, *, from_trained: bool = True, end: float = 0.75
 ) -> PruningPlan:
     """Spreads the mask updates over the run so that short runs prune too.
 
     The masks are updated about twice an epoch (at most every 100 steps, the
     tfmot default), from step 0 for a trained model (a third into the run when
-    training from scratch, so the weights have a shape to prune), until three
-    quarters of the run; the last quarter fine-tunes at the target sparsity.
+    training from scratch, so the weights have a shape to prune), until the
+    fraction ``end`` of the run; the rest fine-tunes at the target sparsity.
 
     Args:
         total_steps: Optimizer steps of the whole run.
         steps_per_epoch: Optimizer steps per epoch.
         from_trained: Whether the model starts trained. Defaults to True.
+        end: Fraction of the run by which the target sparsity is reached, in
+            (0, 1]; at least one update interval after the first step.
+            Defaults to 0.75.
 
     Returns:
         The ``PruningPlan``.
+
+    Raises:
+        KVError: For a run without steps or ``end`` outside (0, 1].
     """
     if total_steps < 1 or steps_per_epoch < 1:
         raise KVError(f"pruning needs at least one training step, got {total_steps}")
+    if not 0.0 < end <= 1.0:
+        raise KVError(f"the end of pruning must be a fraction of the run in (0, 1], got {end}")
     frequency = min(100, max(1, steps_per_epoch // 2))
     begin = 0 if from_trained else (total_steps // 3) // frequency * frequency
     # tfmot counts steps from 1; the last update must fall on begin + k * frequency.
     # begin + frequency <= total_steps always: frequency <= steps_per_epoch / 2.
-    end = begin + max(1, math.floor((0.75 * total_steps - begin) / frequency)) * frequency
-    return PruningPlan(begin, end, frequency)
+    last = begin + max(1, math.floor((end * total_steps - begin) / frequency)) * frequency
+    return PruningPlan(begin, last, frequency)
 
 
 def _prunable_weight_names(layer) -> list[str]:

@@ -58,7 +58,7 @@ def prepare(model, config: TrainConfig, steps_per_epoch: int) -> tuple[Any, Comp
 
     Args:
         model: The model to train (built, or loaded from ``config.init``).
-        config: The run's config (``prune``, ``prune_structure``,
+        config: The run's config (``prune``, ``prune_end``, ``prune_structure``,
             ``prune_exclude``, ``qat``, ``epochs``).
         steps_per_epoch: Optimizer steps per epoch.
 
@@ -77,7 +77,10 @@ def prepare(model, config: TrainConfig, steps_per_epoch: int) -> tuple[Any, Comp
         )
     if config.prune:
         plan = plan_pruning(
-            config.epochs * steps_per_epoch, steps_per_epoch, from_trained=config.init is not None
+            config.epochs * steps_per_epoch,
+            steps_per_epoch,
+            from_trained=config.init is not None,
+            end=config.prune_end,
         )
         names = select_layers(model, config.prune_exclude)
         wrapped = prune_model(
