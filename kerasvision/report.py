@@ -166,7 +166,7 @@ def model_rows(run_dir: Path, metrics: dict[str, Any]) -> list[list[Any]]:
                 _num(stage.get("params")),
                 "-" if sparsity is None else f"{sparsity:.0%}",
                 _num(file.stat().st_size / 1e6, 3) if file.is_file() else "-",
-                f"{_num(accuracy)} ({split}, in training)",
+                f"{_num(accuracy)} ({split}, metrics.json)",
                 _num(speed.get("ms_per_image"), 3),
                 _num(speed.get("images_per_s"), 0),
             ]
