@@ -1,7 +1,7 @@
 """Compression figures for the CIFAR-10 edge student: pruning, PTQ, QAT and PQAT.
 
 On the CIFAR-10 subset (8,000 train / 2,000 val JPEGs) with the edge
-recipe's student (``simple_cnn`` width 0.5) and the stages of
+recipe's student (``simple_cnn`` width 0.625) and the stages of
 ``cifar10-edge-int8``, through the library path ``kv train`` takes (``train``
 with ``init``, ``prune``, ``qat``):
 
