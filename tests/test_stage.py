@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -42,6 +43,7 @@ def test_pruning_a_trained_run_saves_a_sparse_plain_model_and_its_table(tmp_path
         | {
             "init": str(trained_run),
             "prune": 0.6,
+            "prune_end": 0.5,
             "epochs": 2,
             "out": str(out),
             "model": "resnet20",
@@ -54,6 +56,8 @@ def test_pruning_a_trained_run_saves_a_sparse_plain_model_and_its_table(tmp_path
     pruning = metrics["pruning"]
     assert pruning["sparsity"] == pytest.approx(0.6, abs=0.01)
     assert pruning["gzip_bytes"] == gzip_size(out / "model.keras")
+    steps = 2 * math.ceil(metrics["counts"]["train"] / 128)
+    assert 0 < pruning["schedule"]["end_step"] <= steps / 2  # prune_end 0.5: half the run
     rows = {row["layer"]: row for row in pruning["layers"]}
     assert not rows["stage1_block1_conv"]["pruned"] and not rows["logits"]["pruned"]
     assert rows["fc"]["sparsity"] == pytest.approx(0.6, abs=0.01)
