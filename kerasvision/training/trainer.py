@@ -267,16 +267,18 @@ def evaluate_splits(model, data: DataSplits) -> dict[str, dict[str, float]]:
 
 
 def summarize(
-    config, data, model, run: RunDir, seconds: float, policy: str, evaluated=None
+    config, data, model, final, run: RunDir, seconds: float, policy: str
 ) -> dict[str, Any]:
-    """Builds ``metrics.json`` from the history and an evaluation of ``evaluated``.
+    """Builds ``metrics.json`` from the history and an evaluation of the run's models.
 
-    ``evaluated`` defaults to ``model``; ``evaluation_model`` gives the one to use.
+    ``model`` is what was trained (a ``Distiller`` when distilling) and
+    ``final`` the model saved from it; the held-out figures come from
+    ``evaluation_model`` and the parameter count from ``final`` (without
+    pruning masks or QAT ranges).
     """
     rows = read_history(run.history)
     speeds = [r["images_per_s"] for r in rows if "images_per_s" in r]
     steady = speeds[1:] or speeds
-    student = getattr(model, "student", model)
     teacher = getattr(model, "teacher", None)
     distill = {}
     if teacher is not None:
@@ -289,12 +291,12 @@ def summarize(
         "dataset": config.dataset,
         "classes": data.num_classes,
         "input_shape": list(data.input_shape),
-        "params": model_params(student),
+        "params": model_params(final),
         **distill,
         "counts": data.counts,
         "skipped_files": data.source.skipped if data.source else 0,
         "epochs": len(rows),
-        **evaluate_splits(model if evaluated is None else evaluated, data),
+        **evaluate_splits(evaluation_model(model, final, config, policy), data),
         "best_val_accuracy": max((r.get("val_accuracy", 0.0) for r in rows), default=None),
         "train_seconds": round(seconds, 1),
         "images_per_s": round(statistics.median(steady), 1) if steady else None,
@@ -440,9 +442,7 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     seconds = time.perf_counter() - start
     final = compression.finish(student, compressing)
     save_model(final, run.model_path())
-    evaluated = evaluation_model(model, final, resolved, policy)
-    metrics = summarize(resolved, data, model, run, seconds, policy, evaluated)
-    metrics["params"] = model_params(final)  # without pruning masks or QAT ranges
+    metrics = summarize(resolved, data, model, final, run, seconds, policy)
     if config.init:
         metrics["init"] = config.init
     metrics.update(compression.report(compressing, resolved, run.model_path()))
