@@ -102,6 +102,26 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def prune_stage(
+    stage, args: argparse.Namespace, student: str, sparsity: float, out: Path, **changes
+):
+    """The recipe's ``pruned`` stage from ``student`` at ``sparsity``.
+
+    In float32, as pruning always trains, so that 0% is the same fine-tuning
+    without pruning; ``--prune-epochs`` replaces the recipe's epochs.
+    """
+    epochs = {"epochs": args.prune_epochs} if args.prune_epochs else {}
+    return stage(
+        "pruned",
+        init=student,
+        prune=sparsity,
+        mixed_precision="off",
+        out=str(out),
+        **epochs,
+        **changes,
+    )
+
+
 def sparsity_cost(
     args: argparse.Namespace, stage, root: Path, val_x: np.ndarray, val_y: np.ndarray
 ) -> None:
@@ -109,17 +129,12 @@ def sparsity_cost(
     students = args.student * (len(args.seeds) if len(args.student) == 1 else 1)
     vs_dense, vs_float = [], []
     for seed, student in zip(args.seeds, students, strict=True):
-        runs = {}
-        for sparsity in (0.0, 0.5):
-            runs[sparsity] = stage(
-                "pruned",
-                init=student,
-                prune=sparsity,
-                seed=seed,
-                mixed_precision="off",
-                out=str(root / f"p{int(sparsity * 100)}-s{seed}"),
-                **({"epochs": args.prune_epochs} if args.prune_epochs else {}),
+        runs = {
+            sparsity: prune_stage(
+                stage, args, student, sparsity, root / f"p{int(sparsity * 100)}-s{seed}", seed=seed
             )
+            for sparsity in (0.0, 0.5)
+        }
         dense, pruned = (runs[s].metrics["val"]["accuracy"] for s in (0.0, 0.5))
         start = keras_accuracy(load_model(student), val_x, val_y)
         vs_dense.append((dense - pruned) * 100)
@@ -169,18 +184,10 @@ def main() -> None:
     student = load_model(student_path)
     calib = calibration_images(data.train, args.calib)
 
-    prune_epochs = {"epochs": args.prune_epochs} if args.prune_epochs else {}
     pruned: dict[float, object] = {}
     rows = []
     for sparsity in SPARSITIES:
-        run = stage(
-            "pruned",
-            init=student_path,
-            prune=sparsity,
-            mixed_precision="off",  # as pruning does, so that 0% is the same fine-tuning
-            out=str(root / f"p{int(sparsity * 100)}"),
-            **prune_epochs,
-        )
+        run = prune_stage(stage, args, student_path, sparsity, root / f"p{int(sparsity * 100)}")
         pruned[sparsity] = run
         model = run.model
         fp32 = to_tflite(model, "fp32")
@@ -217,7 +224,7 @@ def main() -> None:
         f"val accuracy {float_acc:.4f}"
     )
     print(
-        f"fine-tuning: {stages['pruned'].epochs if not prune_epochs else args.prune_epochs} epochs "
+        f"fine-tuning: {args.prune_epochs or stages['pruned'].epochs} epochs "
         f"pruned stage, {stages['qat'].epochs if not qat_epochs else args.qat_epochs} epochs QAT "
         f"stage, teacher {args.teacher or 'none'}; {len(val_y)} val images, {len(calib)} "
         f"calibration images; gzip -9 sizes in bytes"
