@@ -54,6 +54,26 @@ def fail(message: str, code: int = 1) -> int:
     return code
 
 
+def _option_flag(command: click.Command, args: list[str], param: str) -> str | None:
+    """The flag of the invoked subcommand whose parameter is ``param`` (``--batch-size``)."""
+    words = [a for a in args if not a.startswith("-")]
+    sub = command.commands.get(words[0]) if isinstance(command, click.Group) and words else None
+    for option in (sub or command).params:
+        if option.name == param and isinstance(option, click.Option):
+            longs = [o for o in option.opts if o.startswith("--")]
+            return (longs or option.opts)[0]
+    return None
+
+
+def as_cli_message(error: KVError, command: click.Command, args: list[str]) -> str:
+    """A library error's text with the parameter it names said as the command's option."""
+    text = str(error)
+    flag = _option_flag(command, args, error.param) if error.param else None
+    if flag and text.startswith(error.param):
+        return flag + text[len(error.param) :]
+    return text
+
+
 def run_cli(command: click.Command, args: list[str] | None = None) -> int:
     """Runs ``command``; returns the exit code instead of raising.
 
@@ -70,7 +90,7 @@ def run_cli(command: click.Command, args: list[str] | None = None) -> int:
     except (click.Abort, KeyboardInterrupt):
         return fail("interrupted", 130)
     except KVError as exc:
-        return fail(str(exc))
+        return fail(as_cli_message(exc, command, list(sys.argv[1:] if args is None else args)))
     except Exception as exc:
         if debug_enabled():
             raise

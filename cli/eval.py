@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import click
 
-from kerasvision.evaluate import SPLITS
+from kerasvision.heldout import SPLITS
 
 
 @contextmanager
@@ -105,9 +105,9 @@ def print_evaluation(result, folder) -> None:
 @click.option(
     "--split",
     type=click.Choice(SPLITS),
-    default="held-out",
-    show_default=True,
-    help="held-out = test if the data has one, else validation.",
+    default=None,
+    help="held-out = test if the data has one, else validation (default: held-out of the "
+    "run's own data, all images of another --dataset).",
 )
 @click.option("--threads", type=int, help="CPU threads of the runtime (default: its choice).")
 @click.option("-b", "--batch-size", default=64, show_default=True, help="Images per call.")
@@ -119,7 +119,7 @@ def eval_command(
     model: str,
     dataset: str | None,
     data_dir: str | None,
-    split: str,
+    split: str | None,
     threads: int | None,
     batch_size: int,
     out: str | None,

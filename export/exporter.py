@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from kerasvision.artifacts import ModelInfo, final_model, find_run_dir, run_config, run_labels
-from kerasvision.config import TrainConfig
-from kerasvision.data.sampling import collect_spread
-from kerasvision.errors import KVError
+from kerasvision.artifact import resolve
+from kerasvision.artifacts import ModelInfo
+from kerasvision.errors import KVError, bad_value
 from kerasvision.export.engine import export_engine
 from kerasvision.export.formats import FORMATS, ExportOptions, missing, plan_exports
 from kerasvision.export.onnx import export_onnx
@@ -29,7 +28,9 @@ from kerasvision.export.saved_model import export_saved_model
 from kerasvision.export.tflite import export_tflite
 from kerasvision.export.verify import Verification, verify
 from kerasvision.fileio import write_json
+from kerasvision.heldout import calibration_images, display_labels, heldout
 from kerasvision.predictor import KerasPredictor, load_predictor
+from kerasvision.run import VERIFICATION, Run
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,16 @@ class ExportSource:
 
     Attributes:
         model_path: The Keras file to export.
-        run_dir: The run directory it belongs to, if any.
-        config: That run's config, if any.
+        run: The run it belongs to, if any.
     """
 
     model_path: Path
-    run_dir: Path | None = None
-    config: TrainConfig | None = None
+    run: Run | None = None
+
+    @property
+    def model_name(self) -> str | None:
+        """The registered architecture of the run's model, when known."""
+        return self.run.config().model if self.run else None
 
 
 @dataclass
@@ -78,20 +82,15 @@ class ExportReport:
 
 def resolve_source(source: str | Path) -> ExportSource:
     """A run directory (its final model) or a ``.keras``/``.h5`` file."""
-    path = Path(source)
-    if not path.exists():
-        raise KVError(f"{path} does not exist")
-    if path.is_dir():
-        return ExportSource(final_model(path), path, run_config(path))
-    if path.suffix not in (".keras", ".h5"):
-        raise KVError(f"{path.name}: kv export takes a run directory or a .keras/.h5 file")
-    run = find_run_dir(path)
-    return ExportSource(path, run, run_config(run) if run else None)
+    artifact, run = resolve(source)
+    if artifact.format != "keras":
+        raise KVError(f"{artifact.path.name}: kv export takes a run directory or a .keras/.h5 file")
+    return ExportSource(artifact.path, run)
 
 
 @dataclass
 class ExportData:
-    """Held-out images with labels, and calibration images, at the model's input size."""
+    """Held-out images with labels (in the model's class ids), and calibration images."""
 
     images: np.ndarray
     labels: np.ndarray
@@ -99,48 +98,32 @@ class ExportData:
     class_names: list[str]
 
 
-def _collect(dataset, total: int | None, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    images, one_hot = collect_spread(dataset, total, limit)
-    return images, np.argmax(one_hot, axis=-1) if len(one_hot) else one_hot
-
-
 def load_export_data(
     source: ExportSource,
     input_shape: tuple[int, ...],
+    labels: list[str],
     *,
     dataset: str | None = None,
     max_images: int = 1000,
     calib: int = 300,
 ) -> ExportData:
-    """Opens the run's (or ``dataset``'s) data with the same split as training.
+    """The held-out images that verify the exports, and the images that calibrate int8.
 
-    Held-out images come from the test split when there is one, else the
-    validation split; calibration images from the training split, unaugmented.
+    They are the ones ``kv eval`` uses (``kerasvision.heldout``): the run's
+    held-out split, or all of ``dataset`` when it is not the run's own, with
+    its classes mapped to the model's by name. A model in a run calibrates on
+    its own training images.
     """
-    from kerasvision.data import build_pipelines, open_source
-
-    config = source.config or TrainConfig()
-    spec = dataset or (source.config.dataset if source.config else None)
-    if spec is None:
-        raise KVError(
-            f"{source.model_path.name} is not in a run directory: pass --dataset to verify "
-            "and calibrate on, or --no-verify for fp32/fp16/dynamic exports"
+    if source.run is None and dataset is None:
+        raise bad_value(
+            "dataset",
+            f"is needed: {source.model_path.name} is not in a run directory; name the data "
+            "to verify and calibrate on, or skip verification for fp32/fp16/dynamic exports",
         )
-    opened = open_source(
-        spec,
-        data_dir=config.data_dir,
-        seed=config.split_seed,
-        val_split=config.val_split,
-        test_split=config.test_split,
-    )
-    size, channels = int(input_shape[0]), int(input_shape[2])
-    splits = build_pipelines(
-        opened, image_size=size, channels=channels, batch_size=64, augment=None, cache="none"
-    )
-    held_out = "test" if "test" in splits.counts else "val"
-    images, labels = _collect(splits.test, splits.counts.get(held_out), max_images)
-    calibration, _ = _collect(splits.train, None, calib)  # shuffled: any draw is random
-    return ExportData(images, labels, calibration, list(opened.class_names))
+    held = heldout(input_shape, labels, run=source.run, dataset=dataset)
+    images, ids = held.arrays(max_images)
+    calibration = calibration_images(input_shape, calib, run=source.run, dataset=dataset)
+    return ExportData(images.astype(np.float32), ids, calibration, held.class_names)
 
 
 def artifact_path(out: Path, stem: str, fmt: str, precision: str) -> Path:
@@ -186,7 +169,7 @@ def _export_one(
 
 
 def _write_verification(out: Path, report: ExportReport, source: ExportSource, threads) -> None:
-    file = out / "verification.json"
+    file = out / VERIFICATION
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     if file.is_file():  # keep the rows of earlier exports of other formats
         try:
@@ -257,7 +240,9 @@ def export_model(
     if formats is None and (reason := missing("engine")):
         say(f"skipping engine: {reason}; the ONNX file builds one on the target")
     src = resolve_source(source)
-    out = Path(out) if out else (src.run_dir or src.model_path.parent) / "export"
+    if out is None:
+        out = src.run.export_dir if src.run else src.model_path.parent / "export"
+    out = Path(out)
     reference = KerasPredictor(src.model_path)
     model, shape = reference.model, reference.input_shape
     needs_data = verify_artifacts or any(p == "int8" for _, p in plan)
@@ -265,22 +250,15 @@ def export_model(
     if needs_data:
         say("opening the held-out and calibration images")
         data = load_export_data(
-            src, shape, dataset=dataset, max_images=max_images, calib=options.calib
+            src,
+            shape,
+            reference.labels,
+            dataset=dataset,
+            max_images=max_images,
+            calib=options.calib,
         )
-        if len(data.class_names) != model.output_shape[-1]:
-            raise KVError(
-                f"the model has {model.output_shape[-1]} classes but the data has "
-                f"{len(data.class_names)}"
-            )
-    labels = run_labels(src.model_path) or (data.class_names if data else None)
-    if labels is None:
-        labels = [f"class_{i}" for i in range(model.output_shape[-1])]
-    info = ModelInfo(
-        labels=labels,
-        input_shape=list(shape),
-        model=src.config.model if src.config else None,
-        format="keras",
-    )
+    labels = display_labels(reference.labels, data.class_names if data else [])
+    info = ModelInfo(labels=labels, input_shape=list(shape), model=src.model_name, format="keras")
     report = ExportReport(out=out)
     ref_probs = None
     if verify_artifacts:

@@ -3,9 +3,8 @@
 The same JSON document travels inside each format where it can (a zip entry
 appended to a ``.tflite`` file, ONNX ``metadata_props``, a file in a
 SavedModel's ``assets.extra/``) and beside it as ``<file>.json`` otherwise
-(TensorRT engines). ``read_info`` finds it for any artifact; ``run_labels``,
-``find_run_dir``, ``final_model`` and ``run_config`` find the run directory an
-artifact came from and what it holds.
+(TensorRT engines). ``read_info`` finds it for any artifact. The run an
+artifact came from, and what it holds, is ``kerasvision.run.Run``'s business.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from kerasvision import __version__
 from kerasvision.errors import KVError
@@ -135,44 +132,3 @@ def read_info(artifact: str | Path) -> ModelInfo | None:
     if info is None and sidecar_path(path).is_file():
         info = ModelInfo.from_json(sidecar_path(path).read_text(encoding="utf-8"))
     return info
-
-
-def run_labels(model_file: str | Path) -> list[str] | None:
-    """The labels of the run directory a ``.keras`` file sits in (``labels.txt`` beside it)."""
-    labels = Path(model_file).parent / "labels.txt"
-    if labels.is_file():
-        return [line for line in labels.read_text(encoding="utf-8").splitlines() if line]
-    return None
-
-
-def find_run_dir(path: str | Path) -> Path | None:
-    """The run directory an artifact belongs to: its folder or, for ``export/``, the parent."""
-    path = Path(path).resolve()
-    for folder in (path, path.parent, path.parent.parent):
-        if (folder / "config.yaml").is_file() and (folder / "labels.txt").is_file():
-            return folder
-    return None
-
-
-def final_model(run_dir: str | Path) -> Path:
-    """The final model of a run directory (``metrics.json``'s ``final_model``)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise KVError(f"{run_dir} is not a run directory (no config.yaml) nor a model file")
-    name = "model.keras"
-    if (run_dir / "metrics.json").is_file():
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        name = metrics.get("final_model", name)
-    model = run_dir / name
-    if not model.is_file():
-        raise KVError(f"{run_dir} holds no trained model ({name}); is the run finished?")
-    return model
-
-
-def run_config(run_dir: str | Path):
-    """The ``TrainConfig`` of a run (a staged run's top level names its data and split)."""
-    from kerasvision.config import config_from_dict
-
-    data = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8")) or {}
-    data.pop("stages", None)
-    return config_from_dict(data)

@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from kerasvision.artifacts import final_model
-from kerasvision.errors import KVError
-from kerasvision.evaluate import limit_tf_threads, open_eval_data
+from kerasvision.errors import KVError, bad_value
+from kerasvision.evaluate import limit_tf_threads
 from kerasvision.fileio import write_json, write_text
+from kerasvision.heldout import heldout
+from kerasvision.run import Run
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class BenchmarkRow:
         path: The artifact.
         size_mb: Its size on disk (10^6 bytes; a folder's total).
         accuracy: Top-1 accuracy on the held-out images.
-        ms_per_image: Batch-1 latency of the runtime (best of 5 means).
+        latency_ms: Batch-1 latency of the runtime (best of 5 means).
         images_per_s: Throughput at batch 32 (best of 5 rounds).
     """
 
@@ -58,7 +59,7 @@ class BenchmarkRow:
     path: str
     size_mb: float
     accuracy: float
-    ms_per_image: float
+    latency_ms: float
     images_per_s: float
 
     def cells(self) -> list[str]:
@@ -67,7 +68,7 @@ class BenchmarkRow:
             self.precision,
             f"{self.size_mb:.3f}",
             f"{self.accuracy:.4f}",
-            f"{self.ms_per_image:.3f}",
+            f"{self.latency_ms:.3f}",
             f"{self.images_per_s:,.0f}",
         ]
 
@@ -133,7 +134,7 @@ def machine_name() -> str:
 
 
 def ensure_exports(
-    run_dir: Path,
+    run: Run,
     model_path: Path,
     *,
     export: bool = True,
@@ -146,7 +147,7 @@ def ensure_exports(
     """
     from kerasvision.export import artifact_path, export_model, plan_exports
 
-    out = run_dir / "export"
+    out = run.export_dir
     plan = plan_exports(None)
     missing: dict[str, list[str]] = {}
     for fmt, precision in plan:
@@ -156,7 +157,7 @@ def ensure_exports(
     if export:
         for fmt, precisions in missing.items():
             report = export_model(
-                run_dir,
+                run.path,
                 formats=[fmt],
                 precisions=precisions,
                 verify_artifacts=False,
@@ -207,7 +208,7 @@ def measure(predictor, images: np.ndarray, labels: np.ndarray, fmt: str, precisi
         path=str(predictor.path),
         size_mb=round(artifact_size(predictor.path) / 1e6, 4),
         accuracy=round(float(np.mean(probs.argmax(axis=1) == labels)), 6),
-        ms_per_image=round(predictor.latency_ms(images[0]), 4),
+        latency_ms=round(predictor.latency_ms(images[0]), 4),
         images_per_s=round(throughput(predictor, images), 1),
     )
 
@@ -240,18 +241,18 @@ def benchmark_run(
 
     say = progress or (lambda text: log.info(text))
     if threads is not None and threads < 1:
-        raise KVError(f"--threads must be at least 1, got {threads}")
+        raise bad_value("threads", f"must be at least 1, got {threads}")
     if max_images is not None and max_images < 1:
-        raise KVError(f"--max-images must be at least 1, got {max_images}")
-    run_dir = Path(run_dir)
-    model_path = final_model(run_dir)
+        raise bad_value("max_images", f"must be at least 1, got {max_images}")
+    run = Run(run_dir)
+    model_path = run.final_model()
     if threads:
         limit_tf_threads(threads)  # before TensorFlow starts working
-    artifacts, failures = ensure_exports(run_dir, model_path, export=export, progress=say)
+    artifacts, failures = ensure_exports(run, model_path, export=export, progress=say)
     keras_model = load_predictor(model_path)
-    data = open_eval_data(keras_model.input_shape, keras_model.labels, run_dir=run_dir)
+    data = heldout(keras_model.input_shape, keras_model.labels, run=run)
     say(f"reading the held-out images of {data.description}")
-    images, labels = _collect(data, max_images)
+    images, labels = data.arrays(max_images)
     rows = []
     for fmt, precision, path in [("keras", "fp32", model_path), *artifacts]:
         say(f"measuring {path.name}")
@@ -269,15 +270,6 @@ def benchmark_run(
         machine=machine_name(),
         failures=failures,
     )
-    write_json(run_dir / "benchmark.json", result.to_dict())
-    write_text(run_dir / "benchmark.md", result.markdown())
+    write_json(run.benchmark_json, result.to_dict())
+    write_text(run.benchmark_md, result.markdown())
     return result
-
-
-def _collect(data, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    from kerasvision.data.sampling import collect_spread  # the data package loads TensorFlow
-
-    images, labels = collect_spread(data.batches(), data.count, limit)
-    if not len(images):
-        raise KVError(f"no held-out images in {data.description}")
-    return images, labels

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from kerasvision.errors import KVError
-from kerasvision.evaluate import batched, resolve_model
+from kerasvision.artifact import resolve
+from kerasvision.errors import bad_value
+from kerasvision.evaluate import batched
 from kerasvision.images import find_images, read_images
 
 
@@ -47,15 +48,12 @@ def classify(
         ``label``/``probability``), or ``image`` and ``error`` when the file
         could not be read.
     """
-    from kerasvision.predictor import load_predictor
-
     if top < 1:
-        raise KVError(f"--top-k must be at least 1, got {top}")
+        raise bad_value("top", f"must be at least 1, got {top}")
     if batch_size < 1:
-        raise KVError(f"--batch-size must be at least 1, got {batch_size}")
+        raise bad_value("batch_size", f"must be at least 1, got {batch_size}")
     files = find_images(inputs)
-    model_path, _ = resolve_model(model)
-    predictor = load_predictor(model_path, threads=threads)
+    predictor = resolve(model, threads=threads)[0].predictor
     k = min(top, predictor.info.num_classes)
     results: list[dict[str, Any]] = []
     for chunk in batched(files, batch_size):

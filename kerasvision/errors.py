@@ -7,7 +7,18 @@ from collections.abc import Iterable
 
 
 class KVError(Exception):
-    """A problem with the user's input or environment, reported without a traceback."""
+    """A problem with the user's input or environment, reported without a traceback.
+
+    Args:
+        message: One line that says what is wrong and, where it helps, what to do.
+        param: The library parameter the message names first (``batch_size``),
+            so that the CLI can say the option instead (``--batch-size``).
+            Defaults to None.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -22,3 +33,8 @@ def unknown(kind: str, word: str, choices: Iterable[str]) -> KVError:
     return KVError(
         f"unknown {kind} '{word}'{did_you_mean(word, choices)}; choose from: {', '.join(choices)}"
     )
+
+
+def bad_value(param: str, message: str) -> KVError:
+    """``KVError("<param> <message>", param=param)``: a bad argument, named as in the library."""
+    return KVError(f"{param} {message}", param=param)

@@ -16,19 +16,18 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kerasvision.artifacts import final_model, find_run_dir, run_config
-from kerasvision.errors import KVError
+from kerasvision.errors import KVError, bad_value
 from kerasvision.fileio import atomic_path, write_json
+from kerasvision.heldout import HeldOut, display_labels, heldout
+from kerasvision.run import Run
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("held-out", "test", "val", "train", "all")
 
 
 @dataclass
@@ -262,137 +261,7 @@ def plot_confusion_matrix(
     return path
 
 
-# --- which model, which data --------------------------------------------------
-
-
-def resolve_model(model: str | Path) -> tuple[Path, Path | None]:
-    """``(artifact, run directory or None)`` for a run directory or an artifact path."""
-    path = Path(model)
-    if not path.exists():
-        raise KVError(f"{path} does not exist")
-    if path.is_dir() and not (path / "saved_model.pb").is_file():
-        return final_model(path), path
-    return path, find_run_dir(path)
-
-
-@dataclass
-class EvalData:
-    """Labelled images for an evaluation, as batches of numpy arrays.
-
-    Attributes:
-        batches: Yields ``(uint8 images (B, H, W, C), class ids (B,))`` in the
-            model's class ids.
-        count: Images expected (files that fail to decode are dropped).
-        class_names: The data's class names.
-        description: ``spec (split)``.
-    """
-
-    batches: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
-    count: int
-    class_names: list[str] = field(default_factory=list)
-    description: str = ""
-
-
-def _placeholders(labels: list[str]) -> bool:
-    """Whether ``labels`` are the ``class_<i>`` names of a model that carries none."""
-    return list(labels) == [f"class_{i}" for i in range(len(labels))]
-
-
-def label_mapping(data_names: list[str], model_labels: list[str]) -> np.ndarray:
-    """Maps the data's class ids to the model's, by name.
-
-    Raises:
-        KVError: When the data has a class the model does not predict.
-    """
-    if list(data_names) == list(model_labels):
-        return np.arange(len(data_names))
-    if _placeholders(model_labels) and len(data_names) == len(model_labels):
-        return np.arange(len(data_names))  # the model carries no names: trust the order
-    index = {name: i for i, name in enumerate(model_labels)}
-    unknown = [name for name in data_names if name not in index]
-    if unknown:
-        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        raise KVError(
-            f"the data has classes the model does not predict: {shown} "
-            f"(the model's classes: {', '.join(model_labels[:10])}"
-            f"{', ...' if len(model_labels) > 10 else ''})"
-        )
-    return np.asarray([index[name] for name in data_names])
-
-
-def open_eval_data(
-    input_shape: tuple[int, int, int],
-    model_labels: list[str],
-    *,
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    run_dir: str | Path | None = None,
-    split: str = "held-out",
-    batch_size: int = 64,
-) -> EvalData:
-    """Opens labelled images at a model's input size.
-
-    The run's config (when there is a run) gives the dataset and the seed and
-    fractions of its split, so ``held-out`` is the same test (or validation)
-    split that training reported on.
-
-    Args:
-        input_shape: The model's ``(height, width, channels)``.
-        model_labels: The model's class names (the data's are mapped to them).
-        dataset: ``digits``, ``tfds:NAME`` or a folder. Defaults to None (the run's).
-        data_dir: tensorflow-datasets' data folder. Defaults to None (the run's).
-        run_dir: The run the model belongs to. Defaults to None.
-        split: ``held-out`` (test if the data has one, else validation),
-            ``test``, ``val``, ``train`` or ``all``. Defaults to ``held-out``.
-        batch_size: Images per batch. Defaults to 64.
-
-    Returns:
-        The ``EvalData``.
-    """
-    from kerasvision.config import TrainConfig
-    from kerasvision.data import open_source
-
-    if split not in SPLITS:
-        from kerasvision.errors import unknown
-
-        raise unknown("split", split, SPLITS)
-    config = run_config(run_dir) if run_dir else TrainConfig()
-    spec = dataset or (config.dataset if run_dir else None)
-    if spec is None:
-        raise KVError("the model is not in a run directory: pass --dataset to evaluate on")
-    height, width, channels = (int(d) for d in input_shape)
-    if height != width:
-        raise KVError(f"evaluation needs a square model input, got {height}x{width}")
-    source = open_source(
-        spec,
-        data_dir=data_dir or config.data_dir,
-        seed=config.split_seed,
-        val_split=config.val_split,
-        test_split=config.test_split,
-    )
-    mapping = label_mapping(source.class_names, model_labels)
-    if split == "held-out":
-        names = ["test" if "test" in source.counts else "val"]
-    elif split == "all":
-        names = [s for s in ("train", "val", "test") if s in source.counts]
-    elif split not in source.counts:
-        raise KVError(f"{spec} has no {split} split; it has: {', '.join(sorted(source.counts))}")
-    else:
-        names = [split]
-    # The source's own splits: resized uint8 images, unshuffled, no one-hot labels.
-    raw = source.splits(height, channels)
-
-    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for name in names:
-            for images, labels in raw[name].batch(batch_size).prefetch(2):
-                yield images.numpy(), mapping[labels.numpy()]
-
-    return EvalData(
-        batches=batches,
-        count=sum(source.counts[name] for name in names),
-        class_names=list(source.class_names),
-        description=f"{spec} ({'+'.join(names)})",
-    )
+# --- running a model over its held-out images -------------------------------
 
 
 def limit_tf_threads(threads: int) -> None:
@@ -406,14 +275,15 @@ def limit_tf_threads(threads: int) -> None:
         log.warning("TensorFlow is already running; --threads does not apply to it")
 
 
-def default_output(model_path: Path, run_dir: Path | None) -> Path:
+def default_output(model_path: Path, run: Run | None) -> Path:
     """``RUN/eval/<artifact>/`` for a model in a run, else ``<model folder>/eval/<artifact>/``."""
-    name = model_path.name.replace(".", "-")
-    return (run_dir or model_path.resolve().parent) / "eval" / name
+    if run is not None:
+        return run.eval_folder(model_path)
+    return Run(model_path.resolve().parent).eval_folder(model_path)
 
 
 def run_predictor(
-    predictor, data: EvalData, progress: Callable[[int], None] | None = None
+    predictor, data: HeldOut, progress: Callable[[int], None] | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """``(true class ids, probabilities, seconds)`` of a predictor over ``data``."""
     truths, outputs = [], []
@@ -434,7 +304,7 @@ def evaluate(
     *,
     dataset: str | None = None,
     data_dir: str | None = None,
-    split: str = "held-out",
+    split: str | None = None,
     threads: int | None = None,
     batch_size: int = 64,
     out: str | Path | None = None,
@@ -448,8 +318,9 @@ def evaluate(
             SavedModel folder, or a ``.tflite``, ``.onnx`` or ``.engine`` file.
         dataset: Data to evaluate on. Defaults to None (the run's dataset).
         data_dir: tensorflow-datasets' data folder. Defaults to None (the run's).
-        split: ``held-out``, ``test``, ``val``, ``train`` or ``all``.
-            Defaults to ``held-out`` (test if the data has one, else validation).
+        split: ``held-out`` (test if the data has one, else validation),
+            ``test``, ``val``, ``train`` or ``all``. Defaults to None:
+            ``held-out`` of the run's own data, ``all`` of any other dataset.
         threads: CPU threads of the runtime. Defaults to None (its choice).
         batch_size: Images per call. Defaults to 64.
         out: Folder for the results; ``""`` writes nothing. Defaults to None
@@ -461,37 +332,35 @@ def evaluate(
     Returns:
         ``(Evaluation, output folder or None)``.
     """
-    from kerasvision.predictor import artifact_format, load_predictor
+    from kerasvision.artifact import resolve
 
     if batch_size < 1:
-        raise KVError(f"--batch-size must be at least 1, got {batch_size}")
+        raise bad_value("batch_size", f"must be at least 1, got {batch_size}")
     if threads is not None and threads < 1:
-        raise KVError(f"--threads must be at least 1, got {threads}")
-    model_path, run_dir = resolve_model(model)
+        raise bad_value("threads", f"must be at least 1, got {threads}")
+    artifact, run = resolve(model, threads=threads)
     folder = None
     if out != "":
-        folder = Path(out) if out else default_output(model_path, run_dir)
+        folder = Path(out) if out else default_output(artifact.path, run)
         if folder.exists() and not folder.is_dir():
-            raise KVError(f"--out {folder} is a file, not a folder")
-    if threads and artifact_format(model_path) in ("keras", "saved_model"):
+            raise bad_value("out", f"{folder} is a file, not a folder")
+    if threads and artifact.format in ("keras", "saved_model"):
         limit_tf_threads(threads)
-    predictor = load_predictor(model_path, threads=threads)
-    data = open_eval_data(
+    predictor = artifact.predictor
+    data = heldout(
         predictor.input_shape,
         predictor.labels,
+        run=run,
         dataset=dataset,
         data_dir=data_dir,
-        run_dir=run_dir,
         split=split,
         batch_size=batch_size,
     )
-    labels = predictor.labels
-    if _placeholders(labels) and len(data.class_names) == len(labels):
-        labels = data.class_names
+    labels = display_labels(predictor.labels, data.class_names)
     step = progress(data.count) if progress else None
     truth, probs, seconds = run_predictor(predictor, data, step)
     result = compute_metrics(truth, probs, labels, pairs=pairs)
-    result.model = str(model_path)
+    result.model = str(artifact.path)
     result.format = predictor.format
     result.precision = predictor.info.precision
     result.dataset = data.description

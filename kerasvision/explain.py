@@ -302,20 +302,19 @@ def explain_image(
     Returns:
         The ``Explanation``.
     """
-    from kerasvision.evaluate import resolve_model
+    from kerasvision.artifact import resolve
     from kerasvision.images import read_image
-    from kerasvision.predictor import KerasPredictor, artifact_format
 
-    model_path, _ = resolve_model(model)
-    if artifact_format(model_path) != "keras":
+    artifact, _ = resolve(model)
+    if artifact.format != "keras":
         raise KVError(
-            f"Grad-CAM needs a Keras model's gradients; {model_path.name} is "
-            f"{artifact_format(model_path)}: point kv explain at the .keras file or the run"
+            f"Grad-CAM needs a Keras model's gradients; {artifact.path.name} is "
+            f"{artifact.format}: point kv explain at the .keras file or the run"
         )
     image = Path(image)
     if not image.is_file():
         raise KVError(f"{image} does not exist")
-    predictor = KerasPredictor(model_path)
+    predictor = artifact.predictor
     labels = predictor.labels
     try:
         pixels = read_image(image, predictor.input_shape[:2], predictor.input_shape[2])

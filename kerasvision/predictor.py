@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasvision.artifacts import ModelInfo, read_info, run_labels
+from kerasvision.artifacts import ModelInfo, read_info
 from kerasvision.errors import KVError
 
 FORMATS = ("keras", "saved_model", "tflite", "onnx", "engine")
@@ -91,6 +91,14 @@ class Predictor(abc.ABC):
     @abc.abstractmethod
     def _run(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities for a float32 batch, in the runtime's own output form."""
+
+
+def run_labels(model_file: str | Path) -> list[str] | None:
+    """The labels of the run a ``.keras`` file belongs to, if any."""
+    from kerasvision.run import Run
+
+    run = Run.of(model_file)
+    return run.labels() if run is not None else None
 
 
 class KerasPredictor(Predictor):

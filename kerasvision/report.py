@@ -23,16 +23,11 @@ from typing import Any
 import numpy as np
 
 from kerasvision import __version__
-from kerasvision.artifacts import final_model
-from kerasvision.errors import KVError
-from kerasvision.evaluate import (
-    Evaluation,
-    default_output,
-    evaluate,
-    open_eval_data,
-    read_results,
-)
+from kerasvision.errors import KVError, bad_value
+from kerasvision.evaluate import Evaluation, default_output, evaluate, read_results
 from kerasvision.fileio import write_text
+from kerasvision.heldout import heldout
+from kerasvision.run import Run, RunMetrics
 
 log = logging.getLogger(__name__)
 
@@ -110,16 +105,9 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _held_out_accuracy(metrics: dict[str, Any]) -> tuple[float | None, str]:
-    for split in ("test", "val"):
-        if split in metrics:
-            return metrics[split].get("accuracy"), split
-    return None, "-"
-
-
-def _measured(run_dir: Path) -> tuple[dict[str, dict[str, Any]], str]:
+def _measured(run: Run) -> tuple[dict[str, dict[str, Any]], str]:
     """Figures per artifact path: ``kv benchmark``'s when it ran, else ``kv export``'s."""
-    bench = _read_json(run_dir / "benchmark.json")
+    bench = _read_json(run.benchmark_json)
     if bench and bench.get("rows"):
         rows = {Path(r["path"]).name: r for r in bench["rows"]}
         note = (
@@ -129,11 +117,11 @@ def _measured(run_dir: Path) -> tuple[dict[str, dict[str, Any]], str]:
             f"{_esc(bench.get('machine'))}."
         )
         return rows, note
-    verification = _read_json(run_dir / "export" / "verification.json") or {}
+    verification = _read_json(run.verification_json) or {}
     rows = {}
     for row in [verification.get("keras") or {}, *verification.get("artifacts", [])]:
         if row.get("path"):
-            rows[Path(row["path"]).name] = {**row, "ms_per_image": row.get("latency_ms")}
+            rows[Path(row["path"]).name] = row
     note = (
         "Exported artifacts as verified by <code>kv export</code> on the held-out images; "
         "<code>kv benchmark</code> adds throughput."
@@ -144,30 +132,30 @@ def _measured(run_dir: Path) -> tuple[dict[str, dict[str, Any]], str]:
     return rows, note
 
 
-def model_rows(run_dir: Path, metrics: dict[str, Any]) -> list[list[Any]]:
+def model_rows(run: Run, metrics: RunMetrics) -> list[list[Any]]:
     """Rows of the comparison table: the run's models, then its exported artifacts.
 
     A stage's accuracy is the one measured at the end of its training; an
     exported artifact's, and the final model's latency, come from
     ``benchmark.json`` or ``export/verification.json``.
     """
-    measured, _ = _measured(run_dir)
+    measured, _ = _measured(run)
     rows = []
-    stages = metrics.get("stages") or {"model": metrics}
+    stages = metrics.stages or {"model": metrics}
     for name, stage in stages.items():
-        file = run_dir / f"{name}.keras"
-        accuracy, split = _held_out_accuracy(stage)
-        sparsity = (stage.get("pruning") or {}).get("model_sparsity")
+        file = run.model_path(name)
+        split, figures = stage.held_out
+        sparsity = stage.pruning.model_sparsity if stage.pruning else None
         speed = measured.get(file.name, {})
         rows.append(
             [
                 name,
-                f"keras fp32 ({stage.get('model', '?')})",
-                _num(stage.get("params")),
+                f"keras fp32 ({stage.model})",
+                _num(stage.params),
                 "-" if sparsity is None else f"{sparsity:.0%}",
                 _num(file.stat().st_size / 1e6, 3) if file.is_file() else "-",
-                f"{_num(accuracy)} ({split}, metrics.json)",
-                _num(speed.get("ms_per_image"), 3),
+                f"{_num(figures.accuracy)} ({split}, metrics.json)",
+                _num(speed.get("latency_ms"), 3),
                 _num(speed.get("images_per_s"), 0),
             ]
         )
@@ -182,14 +170,14 @@ def model_rows(run_dir: Path, metrics: dict[str, Any]) -> list[list[Any]]:
                 "-",
                 _num(row.get("size_mb"), 3),
                 _num(row.get("accuracy")),
-                _num(row.get("ms_per_image"), 3),
+                _num(row.get("latency_ms"), 3),
                 _num(row.get("images_per_s"), 0),
             ]
         )
     return rows
 
 
-def _comparison(run_dir: Path, metrics: dict[str, Any]) -> Section:
+def _comparison(run: Run, metrics: RunMetrics) -> Section:
     header = [
         "model",
         "format",
@@ -200,16 +188,16 @@ def _comparison(run_dir: Path, metrics: dict[str, Any]) -> Section:
         "ms/image (batch 1)",
         "images/s (batch 32)",
     ]
-    _, note = _measured(run_dir)
-    return Section("Models", html_table(header, model_rows(run_dir, metrics)) + f"<p>{note}</p>")
+    _, note = _measured(run)
+    return Section("Models", html_table(header, model_rows(run, metrics)) + f"<p>{note}</p>")
 
 
-def _curves(run_dir: Path, metrics: dict[str, Any]) -> Section | None:
+def _curves(run: Run, metrics: RunMetrics) -> Section | None:
     found = []
-    if (run_dir / "training_curves.png").is_file():
-        found.append(("", run_dir / "training_curves.png"))
-    for name in metrics.get("stages") or {}:  # in training order
-        png = run_dir / "stages" / name / "training_curves.png"
+    if run.curves.is_file():
+        found.append(("", run.curves))
+    for name in metrics.stages or {}:  # in training order
+        png = run.stage(name).curves
         if png.is_file():
             found.append((name, png))
     if not found:
@@ -255,7 +243,7 @@ def _evaluation(result: Evaluation, folder: Path) -> Section:
     return Section("Evaluation", body)
 
 
-def _examples(model_path: Path, run_dir: Path, count: int) -> Section | None:
+def _examples(model_path: Path, run: Run, count: int) -> Section | None:
     """Grad-CAM of the first held-out image of ``count`` different classes."""
     from kerasvision.explain import grad_cam, overlay
     from kerasvision.predictor import KerasPredictor
@@ -263,7 +251,7 @@ def _examples(model_path: Path, run_dir: Path, count: int) -> Section | None:
     if count < 1:
         return None
     predictor = KerasPredictor(model_path)
-    data = open_eval_data(predictor.input_shape, predictor.labels, run_dir=run_dir)
+    data = heldout(predictor.input_shape, predictor.labels, run=run)
     chosen: dict[int, np.ndarray] = {}
     for images, labels in data.batches():
         for image, label in zip(images, labels, strict=True):
@@ -289,9 +277,9 @@ def _examples(model_path: Path, run_dir: Path, count: int) -> Section | None:
     return Section("Grad-CAM", note + '<div class="grid">' + "".join(figures) + "</div>")
 
 
-def _final_evaluation(model_path: Path, run_dir: Path, threads: int | None):
+def _final_evaluation(model_path: Path, run: Run, threads: int | None):
     """The final model's evaluation, reused from ``RUN/eval/`` when newer than the model."""
-    folder = default_output(model_path, run_dir)
+    folder = default_output(model_path, run)
     saved = folder / "metrics.json"
     if saved.is_file() and saved.stat().st_mtime >= model_path.stat().st_mtime:
         try:
@@ -337,28 +325,26 @@ def build_report(
     Returns:
         The HTML file.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise KVError(f"{run_dir} is not a run directory")
+    run = Run(run_dir)
+    if not run.path.is_dir():
+        raise KVError(f"{run.path} is not a run directory")
     if examples < 0:
-        raise KVError(f"--examples must be 0 or more, got {examples}")
-    model_path = final_model(run_dir)
-    metrics = _read_json(run_dir / "metrics.json")
-    if metrics is None:
-        raise KVError(f"{run_dir} has no metrics.json; is the run finished?")
-    result, folder = _final_evaluation(model_path, run_dir, threads)
-    config = (run_dir / "config.yaml").read_text(encoding="utf-8")
+        raise bad_value("examples", f"must be 0 or more, got {examples}")
+    model_path = run.final_model()
+    metrics = run.metrics()
+    result, folder = _final_evaluation(model_path, run, threads)
+    config = run.config_file.read_text(encoding="utf-8")
     sections = [
-        _comparison(run_dir, metrics),
-        _curves(run_dir, metrics),
+        _comparison(run, metrics),
+        _curves(run, metrics),
         _evaluation(result, folder),
-        _examples(model_path, run_dir, examples),
+        _examples(model_path, run, examples),
         Section("Config", f"<pre>{_esc(config)}</pre>"),
     ]
     sections = [section for section in sections if section is not None]
     cards = [
-        ("model", f"{metrics.get('model', '?')}"),
-        ("parameters", f"{metrics.get('params', 0):,}"),
+        ("model", metrics.model),
+        ("parameters", f"{metrics.params:,}"),
         ("accuracy", f"{result.accuracy:.4f}"),
         (f"top-{result.top_k}", f"{result.top5:.4f}"),
         ("macro F1", f"{result.macro['f1']:.4f}"),
@@ -366,10 +352,10 @@ def build_report(
     ]
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     subtitle = (
-        f"{metrics.get('dataset', '?')} · final model {model_path.name} · "
+        f"{metrics.dataset} · final model {model_path.name} · "
         f"generated {when} by kerasvision {__version__}"
     )
-    page = render_html(f"kv report: {run_dir.resolve().name}", subtitle, cards, sections)
-    path = Path(out) if out else run_dir / "report.html"
+    page = render_html(f"kv report: {run.path.resolve().name}", subtitle, cards, sections)
+    path = Path(out) if out else run.report_html
     write_text(path, page)
     return path

@@ -54,6 +54,19 @@ def make_class_folder(root: Path, classes=("cats", "dogs"), per_class=6, size=12
     return root
 
 
+def digit_folder(root, digits=(5, 6, 7, 8, 9), per_class=12):
+    """Real scikit-learn digits of some classes as 8x8 PNGs in ``root/<digit>/``."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    for digit in digits:
+        rows = np.flatnonzero(data.target == digit)[:per_class]
+        for i, row in enumerate(rows):
+            pixels = np.round(data.images[row] * (255.0 / 16.0)).astype(np.uint8)
+            write_image(root / str(digit) / f"{i}.png", pixels[..., None])
+    return root
+
+
 @pytest.fixture
 def image_folder(tmp_path: Path) -> Path:
     return make_class_folder(tmp_path / "images")

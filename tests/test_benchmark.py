@@ -33,7 +33,7 @@ def test_benchmark_measures_the_keras_model_and_every_export_there(run_copy):
     keras, tflite = result.rows[0], result.rows[1]
     assert tflite.accuracy == keras.accuracy  # fp32 TFLite predicts what Keras predicts
     for row in result.rows:
-        assert 0 < row.size_mb < 1 and row.ms_per_image > 0 and row.images_per_s > 0
+        assert 0 < row.size_mb < 1 and row.latency_ms > 0 and row.images_per_s > 0
     assert result.rows[2].size_mb < result.rows[1].size_mb / 2  # int8 vs fp32
     saved = json.loads((run_copy / "benchmark.json").read_text())
     assert saved["rows"][0]["accuracy"] == keras.accuracy
@@ -58,7 +58,7 @@ def test_throughput_counts_images_per_second_at_batch_32(digits_exports):
 
 
 def test_bad_options_are_refused(run_copy):
-    with pytest.raises(KVError, match="--threads must be at least 1"):
+    with pytest.raises(KVError, match="threads must be at least 1"):
         benchmark_run(run_copy, threads=0)
     with pytest.raises(KVError, match="is not a run directory"):
         benchmark_run(run_copy / "export")

@@ -10,7 +10,6 @@ from kerasvision.errors import KVError
 from kerasvision.evaluate import (
     compute_metrics,
     evaluate,
-    label_mapping,
     most_confused,
     one_vs_rest_auc,
     read_results,
@@ -100,13 +99,6 @@ def test_bad_shapes_are_reported():
         compute_metrics(np.zeros(3), np.ones((3, 2)), LABELS)
     with pytest.raises(KVError, match="3 labels for 2 predictions"):
         compute_metrics(np.zeros(3), np.ones((2, 7)), LABELS)
-
-
-def test_label_mapping_follows_names_not_order():
-    assert label_mapping(["dog", "cat"], ["cat", "dog", "frog"]).tolist() == [1, 0]
-    assert label_mapping(["x", "y"], ["class_0", "class_1"]).tolist() == [0, 1]
-    with pytest.raises(KVError, match="classes the model does not predict: horse"):
-        label_mapping(["cat", "horse"], ["cat", "dog"])
 
 
 def test_evaluate_a_run_writes_metrics_and_a_confusion_matrix(digits_run):

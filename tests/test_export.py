@@ -182,11 +182,13 @@ def test_engine_builds_and_agrees_with_keras(run_dir, tmp_path):
     assert read_info(engine.path).extra["tensorrt"]
 
 
-def test_a_model_file_outside_a_run_needs_a_dataset(run_dir, tmp_path):
+def test_a_model_file_outside_a_run_needs_a_dataset(run_dir, tmp_path, capsys):
     model = tmp_path / "copy.keras"
     model.write_bytes((run_dir / "model.keras").read_bytes())
-    with pytest.raises(KVError, match="--dataset"):
+    with pytest.raises(KVError, match="^dataset is needed: copy.keras is not in a run"):
         export_model(model, formats=["tflite"], precisions=["fp32"])
+    assert run_cli(cli, ["export", str(model), "-f", "tflite", "-p", "fp32"]) == 1
+    assert "kv: error: --dataset is needed: copy.keras" in capsys.readouterr().err
     result = export_model(model, formats=["tflite"], precisions=["fp32"], dataset="digits")
     assert result.ok and (tmp_path / "export" / "copy-fp32.tflite").is_file()
 
@@ -201,3 +203,18 @@ def test_a_failed_conversion_leaves_no_file(run_dir, tmp_path, monkeypatch):
     result = export_model(run_dir, formats=["tflite"], precisions=["fp32"], out=tmp_path)
     assert result.failures == [("tflite", "fp32", "TFLite fp32 conversion failed: boom")]
     assert not any(tmp_path.glob("*.tflite"))
+
+
+def test_a_dataset_with_a_subset_of_classes_verifies_in_the_models_numbering(run_dir, tmp_path):
+    from conftest import digit_folder
+
+    from kerasvision.evaluate import evaluate
+
+    folder = str(digit_folder(tmp_path / "five-to-nine"))  # folder ids 0-4 are digits 5-9
+    result = export_model(
+        run_dir, formats=["tflite"], precisions=["fp32"], dataset=folder, out=tmp_path / "x"
+    )
+    evaluation, _ = evaluate(run_dir, dataset=folder, out="")
+    assert result.ok and result.reference.images == evaluation.images == 60
+    assert result.reference.accuracy == pytest.approx(evaluation.accuracy)
+    assert evaluation.accuracy > 0.6  # read in the folder's own order it would be near 0

@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 
 from kerasvision.errors import KVError
-from kerasvision.evaluate import open_eval_data
+from kerasvision.heldout import heldout
 from kerasvision.predictor import artifact_format, load_predictor
+from kerasvision.run import Run
 
 
 @pytest.fixture(scope="module")
 def held_out(digits_run):
     """The run's 359 validation images (uint8) and their labels."""
     keras_model = load_predictor(digits_run / "model.keras")
-    data = open_eval_data(keras_model.input_shape, keras_model.labels, run_dir=digits_run)
+    data = heldout(keras_model.input_shape, keras_model.labels, run=Run(digits_run))
     images, labels = zip(*data.batches(), strict=True)
     return np.concatenate(images), np.concatenate(labels)
 

@@ -83,21 +83,36 @@ def test_report_compares_the_model_with_its_exports_and_lists_every_class(report
     assert "model: simple_cnn" in page  # the config, verbatim
 
 
+def _stage(model: str, params: int, val: float, test: float | None = None, sparsity=None):
+    from kerasvision.run import PruningFigures, RunMetrics, SplitMetrics
+
+    pruning = None
+    if sparsity is not None:
+        pruning = PruningFigures(0.5, "unstructured", sparsity, sparsity, gzip_bytes=1)
+    return RunMetrics(
+        model=model,
+        dataset="cifar10",
+        classes=10,
+        input_shape=[32, 32, 3],
+        params=params,
+        counts={"train": 8, "val": 2},
+        epochs=1,
+        val=SplitMetrics(val, 1.0),
+        test=None if test is None else SplitMetrics(test, 1.0),
+        pruning=pruning,
+    )
+
+
 def test_comparison_rows_cover_stages_and_pruning(tmp_path):
+    from kerasvision.run import Run
+
     (tmp_path / "teacher.keras").write_bytes(b"x" * 2_000_000)
-    metrics = {
-        "stages": {
-            "teacher": {"model": "resnet20", "params": 274_042, "val": {"accuracy": 0.9}},
-            "pruned": {
-                "model": "simple_cnn",
-                "params": 5_000,
-                "val": {"accuracy": 0.8},
-                "test": {"accuracy": 0.79},
-                "pruning": {"model_sparsity": 0.5},
-            },
-        }
+    metrics = _stage("simple_cnn", 5_000, 0.8, 0.79, 0.5)
+    metrics.stages = {
+        "teacher": _stage("resnet20", 274_042, 0.9),
+        "pruned": _stage("simple_cnn", 5_000, 0.8, 0.79, 0.5),
     }
-    rows = model_rows(tmp_path, metrics)
+    rows = model_rows(Run(tmp_path), metrics)
     assert [r[0] for r in rows] == ["teacher", "pruned"]
     assert rows[0][2] == "274,042" and rows[0][4] == "2.000" and rows[1][4] == "-"
     assert rows[1][3] == "50%" and rows[1][5].startswith("0.7900 (test")

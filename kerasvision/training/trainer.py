@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerasvision.artifacts import final_model
 from kerasvision.backend import gpus, keras, tf
 from kerasvision.compress import stage as compression
 from kerasvision.compress.pruning import pruning_callbacks
@@ -32,6 +31,7 @@ from kerasvision.errors import KVError
 from kerasvision.fileio import atomic_path
 from kerasvision.models import create_model, get_model_spec, list_models
 from kerasvision.models.saving import float32_copy, load_model, save_model
+from kerasvision.run import Run
 from kerasvision.training.callbacks import TimeBudget, create_callbacks, read_history
 from kerasvision.training.distribute import (
     barrier,
@@ -335,8 +335,8 @@ def load_trained(spec: str, role: str = "model"):
             model). Defaults to ``model``.
     """
     path = Path(spec)
-    if (path / "config.yaml").is_file():
-        path = final_model(path)
+    if Run(path).config_file.is_file():
+        path = Run(path).final_model()
     if not path.exists():
         raise KVError(f"{role} not found: {spec} (give a run directory or a model file)")
     try:
