@@ -16,7 +16,6 @@ def completion(shell: str) -> None:
     zsh:   eval "$(kv completion zsh)"     (add it to ~/.zshrc)
     fish:  kv completion fish > ~/.config/fish/completions/kv.fish
     """
-    from kerasvision.cli.main import cli
-
+    root = click.get_current_context().find_root().command  # the kv group
     cls = get_completion_class(shell)
-    click.echo(cls(cli, {}, "kv", "_KV_COMPLETE").source())
+    click.echo(cls(root, {}, "kv", "_KV_COMPLETE").source())

@@ -131,7 +131,7 @@ def eval_command(
     averages, one-vs-rest ROC AUC and the most confused class pairs, and
     writes metrics.json and confusion_matrix.png.
     """
-    from kerasvision.evaluate import evaluate
+    from kerasvision.evaluation import evaluate
 
     with progress_bar("evaluating", enabled=not as_json) as start:
         result, folder = evaluate(

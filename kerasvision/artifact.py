@@ -18,6 +18,7 @@ from kerasvision.run import Run
 
 if TYPE_CHECKING:
     from kerasvision.artifacts import ModelInfo
+    from kerasvision.heldout import HeldOut
     from kerasvision.predictor import Predictor
 
 
@@ -70,6 +71,18 @@ class Artifact:
     def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Class probabilities ``(N, K)`` for raw-pixel images ``(N, H, W, C)``."""
         return self.predictor.predict(images, batch_size=batch_size)
+
+    def heldout(self, dataset: str | None = None, split: str | None = None) -> HeldOut:
+        """The images this artifact is judged on (``kerasvision.heldout.heldout``).
+
+        Args:
+            dataset: Another dataset to judge it on. Defaults to None (its run's).
+            split: The split to read. Defaults to None (held-out of the run's
+                own data, all of another dataset).
+        """
+        from kerasvision.heldout import heldout
+
+        return heldout(self.input_shape, self.labels, run=self.run, dataset=dataset, split=split)
 
     def classify(self, images: np.ndarray) -> list[str]:
         """The top-1 label of each image."""

@@ -18,6 +18,7 @@ from typing import Any
 
 from kerasvision import __version__
 from kerasvision.errors import KVError
+from kerasvision.run import LABELS
 
 METADATA_KEY = "kerasvision"
 TFLITE_ENTRY = "metadata.json"
@@ -90,7 +91,7 @@ def embed_tflite(path: Path, info: ModelInfo) -> None:
     """
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(TFLITE_ENTRY, info.to_json())
-        archive.writestr("labels.txt", "".join(f"{label}\n" for label in info.labels))
+        archive.writestr(LABELS, "".join(f"{label}\n" for label in info.labels))
 
 
 def _read_tflite(path: Path) -> ModelInfo | None:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from kerasvision.errors import KVError, bad_value
-from kerasvision.evaluate import limit_tf_threads
+from kerasvision.evaluation import limit_tf_threads
 from kerasvision.fileio import write_json, write_text
 from kerasvision.heldout import heldout
 from kerasvision.run import Run

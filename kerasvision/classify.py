@@ -15,7 +15,7 @@ import numpy as np
 
 from kerasvision.artifact import resolve
 from kerasvision.errors import bad_value
-from kerasvision.evaluate import batched
+from kerasvision.evaluation import batched
 from kerasvision.images import find_images, read_images
 
 

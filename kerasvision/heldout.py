@@ -17,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kerasvision.errors import KVError, bad_value, unknown
-from kerasvision.run import Run
+
+if TYPE_CHECKING:
+    from kerasvision.run import Run
 
 SPLITS = ("held-out", "test", "val", "train", "all")
 

@@ -24,10 +24,10 @@ import numpy as np
 
 from kerasvision import __version__
 from kerasvision.errors import KVError, bad_value
-from kerasvision.evaluate import Evaluation, default_output, evaluate, read_results
+from kerasvision.evaluation import Evaluation, default_output, evaluate, read_results
 from kerasvision.fileio import write_text
 from kerasvision.heldout import heldout
-from kerasvision.run import Run, RunMetrics
+from kerasvision.run import METRICS, Run, RunMetrics
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ def _examples(model_path: Path, run: Run, count: int) -> Section | None:
 def _final_evaluation(model_path: Path, run: Run, threads: int | None):
     """The final model's evaluation, reused from ``RUN/eval/`` when newer than the model."""
     folder = default_output(model_path, run)
-    saved = folder / "metrics.json"
+    saved = folder / METRICS
     if saved.is_file() and saved.stat().st_mtime >= model_path.stat().st_mtime:
         try:
             return read_results(folder), folder

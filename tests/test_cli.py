@@ -99,10 +99,16 @@ def test_installed_command_keeps_stderr_to_one_line(tmp_path):
     ]
 
 
-def test_cli_and_export_folders_install_inside_the_kerasvision_namespace():
-    import importlib
-
-    cli_module = importlib.import_module("kerasvision.cli.main")
-    export_module = importlib.import_module("kerasvision.export")
-    assert cli_module.__name__ == "kerasvision.cli.main"
-    assert export_module.__file__.replace("\\", "/").endswith("export/__init__.py")
+def test_cli_and_export_folders_install_inside_the_kerasvision_namespace(tmp_path):
+    # From another folder, so that the repository root is not on sys.path.
+    code = (
+        "import importlib.util as u, kerasvision.cli.main as c, kerasvision.export.formats as f; "
+        "print(u.find_spec('cli'), u.find_spec('export'), c.__file__, f.__file__)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    no_cli, no_export, cli_file, export_file = proc.stdout.split()
+    assert (no_cli, no_export) == ("None", "None")  # no bare top-level package leaks
+    assert cli_file.replace("\\", "/").endswith("cli/main.py")
+    assert export_file.replace("\\", "/").endswith("export/formats.py")

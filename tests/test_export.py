@@ -208,7 +208,7 @@ def test_a_failed_conversion_leaves_no_file(run_dir, tmp_path, monkeypatch):
 def test_a_dataset_with_a_subset_of_classes_verifies_in_the_models_numbering(run_dir, tmp_path):
     from conftest import digit_folder
 
-    from kerasvision.evaluate import evaluate
+    from kerasvision.evaluation import evaluate
 
     folder = str(digit_folder(tmp_path / "five-to-nine"))  # folder ids 0-4 are digits 5-9
     result = export_model(

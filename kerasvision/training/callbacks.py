@@ -13,6 +13,7 @@ from kerasvision.backend import keras
 from kerasvision.compress.pruning import strip
 from kerasvision.fileio import write_text
 from kerasvision.models.saving import save_model
+from kerasvision.run import HISTORY
 from kerasvision.training.distribute import from_chief
 
 log = logging.getLogger(__name__)
@@ -227,9 +228,9 @@ def create_callbacks(
     Returns:
         The callback list.
     """
-    history = run_dir / "history.csv"
+    history = run_dir / HISTORY
     resume_dir = run_dir if resume_dir is None else resume_dir
-    rows = read_history(resume_dir / "history.csv")
+    rows = read_history(resume_dir / HISTORY)
     best = max((r["val_accuracy"] for r in rows if "val_accuracy" in r), default=-math.inf)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),

@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from kerasvision.errors import KVError
-from kerasvision.evaluate import (
+from kerasvision.evaluation import (
     compute_metrics,
     evaluate,
     most_confused,

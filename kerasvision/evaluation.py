@@ -25,7 +25,7 @@ import numpy as np
 from kerasvision.errors import KVError, bad_value
 from kerasvision.fileio import atomic_path, write_json
 from kerasvision.heldout import HeldOut, display_labels, heldout
-from kerasvision.run import Run
+from kerasvision.run import METRICS, Run
 
 log = logging.getLogger(__name__)
 
@@ -379,13 +379,13 @@ def write_results(result: Evaluation, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     title = f"{Path(result.model).name} on {result.dataset}"
     plot_confusion_matrix(result.confusion, result.labels, folder / "confusion_matrix.png", title)
-    write_json(folder / "metrics.json", result.to_dict())
+    write_json(folder / METRICS, result.to_dict())
     return folder
 
 
 def read_results(folder: str | Path) -> Evaluation:
     """The ``Evaluation`` stored by ``write_results``."""
-    data = json.loads((Path(folder) / "metrics.json").read_text(encoding="utf-8"))
+    data = json.loads((Path(folder) / METRICS).read_text(encoding="utf-8"))
     names = {f.name for f in dataclasses.fields(Evaluation)}
     return Evaluation(**{k: v for k, v in data.items() if k in names})
 
