@@ -1,13 +1,15 @@
-"""Export figures for the CIFAR-10 edge student: every format and precision, verified.
+"""Export matrix: stack x format x precision, accepted or not, and top-1 agreement with Keras.
 
-Trains the ``cifar10-edge`` recipe's student from scratch on the CIFAR-10
-subset (or takes ``--run``), exports it with ``export_model`` and prints, per
-format and precision, size, held-out accuracy, top-1 agreement with Keras and
-batch-1 latency with 2 threads. Targets (int8 TFLite vs Keras float and fp32
-TFLite): within 0.5 points, >= 99% agreement, <= 1/4 of the size, >= 2.5x
-faster at batch 1; int8 Q/DQ ONNX within 1 point.
+For each run directory given (or, with none, a ``digits-edge`` run and a
+``cifar10-edge``-sized student trained here), exports every format and
+precision with ``export_model`` and prints one row per (stack, format,
+precision): whether the stack accepted the file (``ok``, ``FAILED``, ``n/a``
+with the reason) and, for the stacks that run it, top-1 agreement with Keras
+on the held-out images. Engine rows say that no engine was built here when
+TensorRT is absent. Then the size/latency table of the verified files.
 
-    python benchmarks/bench_export.py [--run RUN_DIR] [--epochs 30] [--model resnet20]
+    python benchmarks/bench_export.py RUN_DIR [RUN_DIR ...] [--images 1000]
+    python benchmarks/bench_export.py            # trains digits-edge and the cifar student
 """
 
 from __future__ import annotations
@@ -18,66 +20,76 @@ import dataclasses
 from common import cifar_folder, out_dir
 
 from kerasvision.config import build_config, stage_configs
-from kerasvision.export import export_model
+from kerasvision.export import FORMATS, export_model
+from kerasvision.export.engine import tensorrt_missing
 from kerasvision.training import train
 
+MARK = {"ok": "accepted", "failed": "REFUSED", "unavailable": "n/a"}
 
-def train_student(epochs: int, model: str | None) -> str:
-    recipe = build_config("cifar10-edge", {"dataset": str(cifar_folder())})
-    stages = dict(stage_configs(recipe))
-    config = stages["teacher" if model == "resnet20" else "student"]
-    config = dataclasses.replace(config, teacher=None, epochs=epochs, out=str(out_dir("export")))
-    result = train(config)
-    print(
-        f"trained {config.model} (width {config.width}) for {epochs} epochs: "
-        f"val accuracy {result.metrics['val']['accuracy']:.4f}, {result.metrics['params']:,} params"
-    )
+
+def train_digits_edge() -> str:
+    """``kv train --config digits-edge`` into a fresh folder."""
+    result = train(build_config("digits-edge", {"out": str(out_dir("export-digits"))}))
     return str(result.run_dir)
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
+def train_cifar_student(epochs: int, model: str = "student") -> str:
+    """The ``cifar10-edge`` recipe's student (or its resnet20 teacher), trained from scratch."""
+    recipe = build_config("cifar10-edge", {"dataset": str(cifar_folder())})
+    config = dict(stage_configs(recipe))["teacher" if model == "resnet20" else "student"]
+    config = dataclasses.replace(config, teacher=None, epochs=epochs, out=str(out_dir("export")))
+    return str(train(config).run_dir)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--run", help="a trained run directory (skips training)")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--model", choices=["student", "resnet20"], default="student")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--images", type=int, default=2000)
-    args = parser.parse_args()
-    run = args.run or train_student(args.epochs, args.model)
-    report = export_model(run, threads=args.threads, max_images=args.images)
-    rows = [report.reference, *report.results]
-    print(f"\nrun: {run}  ({report.reference.images} held-out images, {args.threads} threads)")
-    print("| format | precision | size MB | accuracy | agreement | batch-1 ms |")
+def matrix_rows(report) -> list[tuple[str, str, str, str, str, str]]:
+    """``(stack, format, precision, verdict, agreement, message)`` for every file and check."""
+    rows = []
+    for r in report.results:
+        for stack, check in r.checks.items():
+            runs_it = stack == FORMATS[r.format].runtime
+            agreement = f"{r.agreement:.4f}" if runs_it else "-"
+            message = check["message"] if check["status"] != "ok" or not runs_it else ""
+            rows.append((stack, r.format, r.precision, MARK[check["status"]], agreement, message))
+    for fmt, precision, error in report.failures:
+        if fmt == "engine" and tensorrt_missing():
+            rows.append(("TensorRT", fmt, precision, "not built here", "-", tensorrt_missing()))
+        else:
+            rows.append(("(export)", fmt, precision, "FAILED", "-", error))
+    if "engine" not in {r.format for r in report.results} | {f for f, _, _ in report.failures}:
+        for precision in FORMATS["engine"].precisions:
+            rows.append(
+                ("TensorRT", "engine", precision, "not built here", "-", tensorrt_missing())
+            )
+    return rows
+
+
+def print_run(run: str, images: int, threads: int) -> None:
+    report = export_model(run, threads=threads, max_images=images)
+    print(f"\nrun: {run}  ({report.reference.images} held-out images, {threads} threads)")
+    print("| stack | format | precision | verdict | top-1 agreement with Keras | note |")
+    print("| --- | --- | --- | --- | ---: | --- |")
+    for row in matrix_rows(report):
+        print("| " + " | ".join(row) + " |")
+    print("\n| format | precision | size MB | accuracy | agreement | batch-1 ms |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for r in rows:
+    for r in [report.reference, *report.results]:
         print(
             f"| {r.format} | {r.precision} | {r.size_mb:.3f} | {r.accuracy:.4f} | "
             f"{r.agreement:.4f} | {r.latency_ms:.3f} |"
         )
-    get = {(r.format, r.precision): r for r in report.results}
-    keras, fp32, int8 = report.reference, get[("tflite", "fp32")], get[("tflite", "int8")]
-    drop = (keras.accuracy - int8.accuracy) * 100
-    print(
-        f"\nint8 TFLite vs Keras float: {drop:+.2f} points lost "
-        f"(target <= 0.5: {verdict(drop <= 0.5)}), agreement {int8.agreement:.4f} "
-        f"(target >= 0.99: {verdict(int8.agreement >= 0.99)})"
-    )
-    ratio = int8.size_mb / fp32.size_mb
-    speed = fp32.latency_ms / int8.latency_ms
-    print(
-        f"int8/fp32 TFLite size {ratio:.3f} (target <= 0.25: {verdict(ratio <= 0.25)}), "
-        f"batch-1 speed-up {speed:.2f}x (target >= 2.5: {verdict(speed >= 2.5)})"
-    )
-    if ("onnx", "int8") in get:
-        onnx_drop = (keras.accuracy - get[("onnx", "int8")].accuracy) * 100
-        print(
-            f"int8 Q/DQ ONNX in onnxruntime: {onnx_drop:+.2f} points lost "
-            f"(target <= 1: {verdict(onnx_drop <= 1)})"
-        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runs", nargs="*", help="trained run directories (default: train two)")
+    parser.add_argument("--epochs", type=int, default=30, help="epochs of the cifar student")
+    parser.add_argument("--model", choices=["student", "resnet20"], default="student")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--images", type=int, default=1000)
+    args = parser.parse_args()
+    runs = args.runs or [train_digits_edge(), train_cifar_student(args.epochs, args.model)]
+    for run in runs:
+        print_run(run, args.images, args.threads)
 
 
 if __name__ == "__main__":

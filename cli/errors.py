@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -69,9 +70,9 @@ def as_cli_message(error: KVError, command: click.Command, args: list[str]) -> s
     """A library error's text with the parameter it names said as the command's option."""
     text = str(error)
     flag = _option_flag(command, args, error.param) if error.param else None
-    if flag and text.startswith(error.param):
-        return flag + text[len(error.param) :]
-    return text
+    if flag is None:
+        return text
+    return re.sub(rf"(?<![\w.-]){re.escape(error.param)}(?![\w-])", flag, text, count=1)
 
 
 def run_cli(command: click.Command, args: list[str] | None = None) -> int:

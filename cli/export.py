@@ -7,6 +7,10 @@ import sys
 
 import click
 
+# ExportOptions fields (and export_model parameters) that a user may type; the
+# library's errors name them, and kv's error handler says their flags.
+OPTION_PARAMS = ("calib", "io_type", "batch", "opset", "workspace", "max_drop")
+
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
     """``("tflite,onnx", "engine")`` -> ``["tflite", "onnx", "engine"]``; nothing -> None."""
@@ -99,21 +103,27 @@ def export(
     Each artifact is run by its own runtime on held-out images; one whose
     accuracy falls more than --max-drop below the Keras model fails the command.
     """
-    from kerasvision.errors import KVError
+    from kerasvision.errors import KVError, bad_value
     from kerasvision.export import ExportOptions, export_model
-    from kerasvision.export.formats import parse_batch
+    from kerasvision.export.options import parse_batch
 
     if max_images < 1:
-        raise KVError(f"--images must be at least 1, got {max_images}")
+        raise bad_value("max_images", f"must be at least 1, got {max_images}")
     if threads is not None and threads < 1:
-        raise KVError(f"--threads must be at least 1, got {threads}")
+        raise bad_value("threads", f"must be at least 1, got {threads}")
+    context = click.get_current_context()
+    typed = {
+        name
+        for name in OPTION_PARAMS
+        if context.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    }
     options = ExportOptions(
         calib=calib,
         io_type=io_type or "uint8",
         batch=parse_batch(batch),
         opset=opset,
         workspace=workspace,
-    )
+    ).validate()
     report = export_model(
         source,
         formats=_split(formats),
@@ -126,6 +136,7 @@ def export(
         verify_artifacts=not no_verify,
         max_images=max_images,
         io_type_given=io_type is not None,
+        options_given=typed - {"io_type"},
         progress=lambda line: click.echo(f"kv: {line}", err=True),
     )
     if as_json:
@@ -136,10 +147,7 @@ def export(
     else:
         print_report(report)
     if report.failed:
-        worst = ", ".join(
-            f"{r.format} {r.precision} lost {r.drop:.2f} points (max {r.max_drop})"
-            for r in report.failed
-        )
+        worst = ", ".join(why_failed(r) for r in report.failed)
         raise KVError(f"verification failed: {worst}")
     if report.failures:
         names = ", ".join(f"{f} {p}" for f, p, _ in report.failures)
@@ -147,14 +155,37 @@ def export(
     return 0
 
 
+def why_failed(row) -> str:
+    """``tflite int8 lost 61.30 points (max 1.0)`` or ``onnx fp16 refused by polygraphy lint``."""
+    if row.drop > row.max_drop + 1e-9:
+        return f"{row.format} {row.precision} lost {row.drop:.2f} points (max {row.max_drop})"
+    refused = [name for name, c in row.checks.items() if c["status"] == "failed"]
+    return f"{row.format} {row.precision} refused by {', '.join(refused)}"
+
+
+MARKS = {"ok": "ok", "failed": "FAILED", "unavailable": "n/a"}
+
+
+def proven_on(checks: dict[str, dict[str, str]]) -> str:
+    """``{"LiteRT": {"status": "ok"}, ...}`` -> ``"LiteRT ok, MediaPipe n/a"``."""
+    return ", ".join(f"{name} {MARKS.get(c['status'], c['status'])}" for name, c in checks.items())
+
+
 def print_report(report) -> None:
-    """The verification table: one row per artifact, the Keras model first."""
+    """The verification table: one row per artifact, the Keras model first, failures last.
+
+    The last column says where each file was proven to run: each stack's
+    verdict (ok, FAILED, or n/a when it is not installed here); the reasons
+    and messages are in ``verification.json``.
+    """
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"kv export: {report.out}")
-    for column in ("format", "precision", "size MB", "accuracy", "agreement", "ms/image", "ok"):
-        table.add_column(column, justify="left" if column in ("format", "precision") else "right")
+    columns = ("format", "precision", "size MB", "accuracy", "agreement", "ms/image", "ok")
+    for column in (*columns, "proven on"):
+        left = column in ("format", "precision", "proven on")
+        table.add_column(column, justify="left" if left else "right")
     rows = ([report.reference] if report.reference else []) + report.results
     for r in rows:
         table.add_row(
@@ -165,9 +196,12 @@ def print_report(report) -> None:
             f"{r.agreement:.4f}",
             f"{r.latency_ms:.3f}",
             "yes" if r.passed else "NO",
+            proven_on(r.checks) if r.checks else "",
         )
-    if not rows:
+    for fmt, precision, error in report.failures:
+        table.add_row(fmt, precision, "-", "-", "-", "-", "NO", f"export failed: {error}")
+    if not rows and not report.failures:
         for path in report.artifacts:
             click.echo(str(path))
         return
-    Console(file=sys.stdout).print(table)
+    Console(file=sys.stdout, width=max(120, Console().width)).print(table)

@@ -1,4 +1,4 @@
-"""TensorRT engine export: built from the exported ONNX file with the ``tensorrt`` builder.
+"""TensorRT engines: built from the exported ONNX file with the ``tensorrt`` builder; entry.
 
 Reduced precision comes from the ONNX itself: the fp16 ONNX for fp16 and the
 Q/DQ ONNX for int8. TensorRT 11 builds every network strongly typed and has no
@@ -9,12 +9,29 @@ so both go in the sidecar ``<file>.engine.json``.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from kerasvision.artifacts import ModelInfo, sidecar_path
 from kerasvision.errors import KVError
-from kerasvision.export.formats import tensorrt_missing
+from kerasvision.export.deepstream import write_deepstream
+from kerasvision.export.format import ExportJob, Format
 from kerasvision.fileio import atomic_path, write_text
+
+
+def tensorrt_missing() -> str | None:
+    """Why a TensorRT engine cannot be built here, or None when it can."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return "TensorRT is not installed (pip install 'kerasvision[tensorrt]' on a GPU machine)"
+    try:
+        from cuda.bindings import runtime as cudart
+
+        error, count = cudart.cudaGetDeviceCount()
+        if int(error) != 0 or count < 1:
+            return "no NVIDIA GPU is visible"
+    except ImportError:
+        return "cuda-python is not installed (pip install 'kerasvision[tensorrt]')"
+    return None
 
 
 def trtexec_command(
@@ -83,24 +100,14 @@ def build_engine(
     return bytes(serialized)
 
 
-def export_engine(
-    onnx_path: Path,
-    path: Path,
-    *,
-    precision: str,
-    info: ModelInfo,
-    batch: tuple[int, int, int] = (1, 8, 32),
-    workspace: float = 4.0,
-) -> Path:
-    """Builds ``path`` (a ``.engine`` file) and its sidecar JSON from ``onnx_path``.
+def export(model, path: Path, job: ExportJob) -> Path:
+    """Builds ``path`` (a ``.engine`` file) and its sidecar JSON from the ONNX of its precision.
 
     Args:
-        onnx_path: The ONNX file of the same precision (fp16 or Q/DQ int8).
+        model: The Keras model (unused: the engine is built from ``job.sources["onnx"]``,
+            the fp16 or Q/DQ int8 ONNX of the same precision).
         path: The engine file to write.
-        precision: ``fp32``, ``fp16`` or ``int8``.
-        info: Labels and input shape.
-        batch: Optimization profile ``(min, opt, max)``. Defaults to ``(1, 8, 32)``.
-        workspace: Builder workspace in GiB. Defaults to 4.0.
+        job: Precision, metadata and options (``batch`` profile, ``workspace`` GiB).
 
     Returns:
         ``path``.
@@ -109,10 +116,11 @@ def export_engine(
         KVError: Without TensorRT or a GPU (with the ``trtexec`` line to run on
             the target instead), or when the build fails.
     """
+    onnx_path, info, batch = job.sources["onnx"], job.info, job.options.batch
     reason = tensorrt_missing()
     if reason:
         command = trtexec_command(
-            onnx_path, path, input_shape=info.input_shape, batch=batch, precision=precision
+            onnx_path, path, input_shape=info.input_shape, batch=batch, precision=job.precision
         )
         raise KVError(
             f"cannot build a TensorRT engine here: {reason}; on the target run: {command}"
@@ -121,10 +129,10 @@ def export_engine(
 
     data = build_engine(
         onnx_path,
-        precision=precision,
+        precision=job.precision,
         input_shape=info.input_shape,
         batch=batch,
-        workspace=workspace,
+        workspace=job.options.workspace,
     )
     extra = {
         "tensorrt": trt.__version__,
@@ -134,6 +142,35 @@ def export_engine(
     }
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-    meta = info.replace(format="engine", precision=precision, extra={**info.extra, **extra})
+    meta = info.replace(format="engine", precision=job.precision, extra={**info.extra, **extra})
     write_text(sidecar_path(path), meta.to_json())
     return path
+
+
+def _predictor(path: Path, info: ModelInfo, threads: int | None = None):
+    from kerasvision.predictor import EnginePredictor
+
+    return EnginePredictor(path, info)
+
+
+def _no_embedded_info(path: Path) -> None:
+    return None  # an engine's metadata is its sidecar <file>.engine.json
+
+
+FORMAT = Format(
+    name="engine",
+    suffixes=(".engine", ".plan"),
+    precisions=("fp32", "fp16", "int8"),
+    runtime="TensorRT",
+    predictor=_predictor,
+    read_info=_no_embedded_info,
+    export=export,
+    options={
+        "calib": ("int8",),
+        "batch": ("fp32", "fp16", "int8"),
+        "workspace": ("fp32", "fp16", "int8"),
+    },
+    companions=(write_deepstream,),
+    after="onnx",
+    missing=tensorrt_missing,
+)

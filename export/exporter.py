@@ -2,16 +2,21 @@
 
 Order of work: resolve the source and plan the exports (both fail fast on bad
 input), open the held-out and calibration images, compute the Keras
-reference, then export and verify each ``(format, precision)`` in turn. An
-engine is built from the ONNX file of its precision, exported just before it.
-Results go to ``<out>/verification.json``, merged with earlier exports there.
+reference, then, for each ``(format, precision)``, call its registry entry's
+``export(model, path, job)``, verify the file with its runtime and run its
+deployment checks. An engine is built from the ONNX file of its precision,
+exported just before it. A format that fails is recorded and the others go
+on; a file that fails verification is renamed ``.failed`` (a folder is
+removed). Results go to ``<out>/verification.json``, merged with earlier
+exports there.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +24,19 @@ from typing import Any
 import numpy as np
 
 from kerasvision.artifact import resolve
-from kerasvision.artifacts import ModelInfo
+from kerasvision.artifacts import ModelInfo, sidecar_path
 from kerasvision.errors import KVError, bad_value
-from kerasvision.export.engine import export_engine
-from kerasvision.export.formats import FORMATS, ExportOptions, missing, plan_exports
-from kerasvision.export.onnx import export_onnx
-from kerasvision.export.saved_model import export_saved_model
-from kerasvision.export.tflite import export_tflite
+from kerasvision.export.format import (
+    FAILED,
+    OK,
+    CheckContext,
+    CheckResult,
+    ExportJob,
+    Format,
+    ModelTraits,
+)
+from kerasvision.export.formats import FORMATS, missing, plan_exports
+from kerasvision.export.options import ExportOptions, OptionError
 from kerasvision.export.verify import Verification, verify
 from kerasvision.fileio import write_json
 from kerasvision.heldout import calibration_images, display_labels, heldout
@@ -63,6 +74,8 @@ class ExportReport:
         results: One ``Verification`` per artifact (empty when not verified).
         artifacts: The files and folders written.
         failures: ``(format, precision, message)`` of exports that failed.
+        companions: Files written beside the artifacts (DeepStream configs).
+        notes: Pairs skipped because they cannot be made for this model.
     """
 
     out: Path
@@ -70,6 +83,8 @@ class ExportReport:
     results: list[Verification] = field(default_factory=list)
     artifacts: list[Path] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
+    companions: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Verification]:
@@ -128,44 +143,66 @@ def load_export_data(
 
 def artifact_path(out: Path, stem: str, fmt: str, precision: str) -> Path:
     """Where ``(fmt, precision)`` of the Keras file ``<stem>.keras`` is written in ``out``."""
-    if fmt == "saved_model":
-        return out / f"{stem}_saved_model"
-    return out / f"{stem}-{precision}{FORMATS[fmt].suffix}"
+    return FORMATS[fmt].path(out, stem, precision)
 
 
-def _export_one(
-    model, fmt: str, precision: str, path: Path, info: ModelInfo, data, options, out, stem
-) -> Path:
-    calibration = data.calibration if data is not None else None
-    if fmt == "tflite":
-        return export_tflite(
-            model,
-            path,
-            precision=precision,
-            info=info,
-            calibration=calibration,
-            io_type=options.io_type,
-        )
-    if fmt == "onnx":
-        return export_onnx(
-            model,
-            path,
-            precision=precision,
-            info=info,
-            calibration=calibration,
-            opset=options.opset,
-        )
-    if fmt == "engine":
-        onnx_path = artifact_path(out, stem, "onnx", precision)
-        return export_engine(
-            onnx_path,
-            path,
-            precision=precision,
-            info=info,
-            batch=options.batch,
-            workspace=options.workspace,
-        )
-    return export_saved_model(model, path, info=info, precision=precision)
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _quarantine(path: Path) -> Path | None:
+    """Takes a file that failed out of use: ``x.onnx`` -> ``x.onnx.failed``; a folder is removed."""
+    if path.is_dir():
+        shutil.rmtree(path)
+        return None
+    if not path.exists():
+        return None
+    failed = path.with_name(path.name + ".failed")
+    path.replace(failed)
+    if sidecar_path(path).is_file():
+        sidecar_path(path).replace(sidecar_path(failed))
+    return failed
+
+
+@dataclass
+class _Reference:
+    """The held-out images, their labels and the Keras model's probabilities."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    probs: np.ndarray
+
+
+def _verify_one(fmt: Format, path: Path, job: ExportJob, ref: _Reference, threads, max_drop):
+    """Runs ``path`` with its runtime and its deployment checks; the ``Verification``."""
+    predictor = load_predictor(path, threads=threads)
+    probs = predictor.predict(ref.images)
+    result = verify(
+        predictor,
+        ref.images,
+        ref.labels,
+        ref.probs,
+        precision=job.precision,
+        max_drop=max_drop,
+        probs=probs,
+    )
+    status = OK if result.passed else FAILED
+    said = (
+        f"top-1 agrees with Keras on {result.agreement:.2%}, accuracy drop {result.drop:.2f} points"
+    )
+    if not result.passed:
+        said += f" (max {result.max_drop})"
+    context = CheckContext(job.info, job.precision, ref.images, ref.probs, probs, job.options)
+    checks = [CheckResult(fmt.runtime, status, said)]
+    for check in fmt.checks:
+        try:
+            checks.append(check.run(path, context))
+        except Exception as error:  # a stack that crashes on the file refuses it
+            checks.append(CheckResult(check.name, FAILED, _first_line(error)))
+    result.checks = {c.name: c.to_dict() for c in checks}
+    result.passed = result.passed and not any(c.failed for c in checks)
+    return result
 
 
 def _write_verification(out: Path, report: ExportReport, source: ExportSource, threads) -> None:
@@ -177,6 +214,8 @@ def _write_verification(out: Path, report: ExportReport, source: ExportSource, t
             rows = {(r["format"], r["precision"]): r for r in old.get("artifacts", [])}
         except (json.JSONDecodeError, KeyError, TypeError):
             rows = {}
+    for fmt, precision, _ in report.failures:
+        rows.pop((fmt, precision), None)  # its file is gone or renamed .failed
     for result in report.results:
         rows[(result.format, result.precision)] = result.to_dict()
     write_json(
@@ -189,6 +228,12 @@ def _write_verification(out: Path, report: ExportReport, source: ExportSource, t
             "failures": [{"format": f, "precision": p, "error": e} for f, p, e in report.failures],
         },
     )
+
+
+def _traits(model) -> ModelTraits:
+    from kerasvision.compress.qat import is_quantized
+
+    return ModelTraits(quantized=is_quantized(model), channels=int(model.input_shape[-1]))
 
 
 def export_model(
@@ -204,6 +249,7 @@ def export_model(
     verify_artifacts: bool = True,
     max_images: int = 1000,
     io_type_given: bool = False,
+    options_given: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> ExportReport:
     """Exports a run's model (or a Keras file) and verifies every artifact.
@@ -226,16 +272,20 @@ def export_model(
         max_images: Held-out images used for verification. Defaults to 1000.
         io_type_given: Whether ``options.io_type`` was set by the user.
             Defaults to False.
+        options_given: The ``ExportOptions`` fields the user set; each needs
+            a planned format that takes it. Defaults to ().
         progress: Called with a line of text as each step starts. Defaults to None.
 
     Returns:
-        The ``ExportReport``; ``report.ok`` is False when an export failed or
-        an artifact lost more than ``max_drop`` points.
+        The ``ExportReport``; ``report.ok`` is False when an export failed, an
+        artifact lost more than ``max_drop`` points, or a stack installed here
+        refused it.
     """
     options = (options or ExportOptions()).validate()
-    plan = plan_exports(formats, precisions, io_type_given=io_type_given)
+    given = set(options_given)
+    plan_exports(formats, precisions, io_type_given=io_type_given, options_given=given)
     if max_drop is not None and max_drop < 0:
-        raise KVError(f"--max-drop must be >= 0, got {max_drop}")
+        raise OptionError("max_drop", f"{{name}} must be >= 0, got {max_drop}")
     say = progress or (lambda text: log.info(text))
     if formats is None and (reason := missing("engine")):
         say(f"skipping engine: {reason}; the ONNX file builds one on the target")
@@ -245,6 +295,19 @@ def export_model(
     out = Path(out)
     reference = KerasPredictor(src.model_path)
     model, shape = reference.model, reference.input_shape
+    notes: list[str] = []
+    traits = _traits(model)
+    plan = plan_exports(
+        formats,
+        precisions,
+        io_type_given=io_type_given,
+        options=options,
+        options_given=given,
+        traits=traits,
+        notes=notes,
+    )
+    for note in notes:
+        say(note)
     needs_data = verify_artifacts or any(p == "int8" for _, p in plan)
     data = None
     if needs_data:
@@ -259,34 +322,40 @@ def export_model(
         )
     labels = display_labels(reference.labels, data.class_names if data else [])
     info = ModelInfo(labels=labels, input_shape=list(shape), model=src.model_name, format="keras")
-    report = ExportReport(out=out)
-    ref_probs = None
+    report = ExportReport(out=out, notes=notes)
+    ref = None
     if verify_artifacts:
         reference.info = info
-        ref_probs = reference.predict(data.images)
-        report.reference = verify(reference, data.images, data.labels, ref_probs, precision="fp32")
-    stem = src.model_path.stem
-    for fmt, precision in plan:
-        path = artifact_path(out, stem, fmt, precision)
-        say(f"exporting {fmt} {precision} -> {path}")
+        ref = _Reference(data.images, data.labels, reference.predict(data.images))
+        report.reference = verify(reference, ref.images, ref.labels, ref.probs, precision="fp32")
+    written: dict[tuple[str, str], Path] = {}
+    calibration = data.calibration if data is not None else None
+    for name, precision in plan:
+        fmt = FORMATS[name]
+        path = fmt.path(out, src.model_path.stem, precision)
+        sources = {f: p for (f, pr), p in written.items() if pr == precision}
+        job = ExportJob(precision, info, options, calibration, traits, sources)
+        say(f"exporting {name} {precision} -> {path}")
         try:
-            _export_one(model, fmt, precision, path, info, data, options, out, stem)
-        except KVError as error:
-            report.failures.append((fmt, precision, str(error)))
-            say(f"{fmt} {precision} failed: {error}")
+            fmt.export(model, path, job)
+            result = _verify_one(fmt, path, job, ref, threads, max_drop) if ref else None
+        except Exception as error:  # one failing format never loses the others
+            if not isinstance(error, KVError):
+                log.debug("%s %s failed", name, precision, exc_info=True)
+            _quarantine(path)
+            report.failures.append((name, precision, _first_line(error)))
+            say(f"{name} {precision} failed: {_first_line(error)}")
             continue
-        report.artifacts.append(path)
-        if verify_artifacts:
-            predictor = load_predictor(path, threads=threads)
-            result = verify(
-                predictor,
-                data.images,
-                data.labels,
-                ref_probs,
-                precision=precision,
-                max_drop=max_drop,
-            )
+        if result is not None:
             report.results.append(result)
+            if not result.passed:
+                result.path = str(_quarantine(path) or f"{path} (removed)")
+                say(f"{name} {precision} failed verification; kept as {result.path}")
+                continue
+        written[(name, precision)] = path
+        report.artifacts.append(path)
+        for companion in fmt.companions:
+            report.companions += companion(path, job)
     if verify_artifacts or report.failures:
         _write_verification(out, report, src, threads)
     return report

@@ -1,42 +1,169 @@
-"""TFLite / LiteRT export: fp32, fp16, dynamic range or full int8, metadata embedded."""
+"""TFLite / LiteRT: conversion (fp32, fp16, dynamic range, full int8), metadata, entry.
+
+``to_tflite`` converts a Keras model to a flatbuffer at one of four precisions:
+
+| precision | weights | activations | needs calibration images |
+| --- | --- | --- | --- |
+| ``fp32`` | float32 | float32 | no |
+| ``fp16`` | float16 | float32 | no |
+| ``dynamic`` | int8 | float32 (int8 matmuls at run time) | no |
+| ``int8`` | int8 | int8 (full integer) | yes |
+
+A quantization-aware (QAT) model carries its own ranges; ``int8`` then uses
+the calibration images only to quantize the model's input and output.
+"""
 
 from __future__ import annotations
 
+import warnings
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from kerasvision.artifacts import ModelInfo, embed_tflite
-from kerasvision.compress.ptq import to_tflite
+from kerasvision.artifacts import TFLITE_ENTRY, ModelInfo, embed_tflite
+from kerasvision.errors import KVError
+from kerasvision.export.checks import TFLITE_CHECKS
+from kerasvision.export.format import ExportJob, Format
+from kerasvision.export.options import IO_TYPES, PRECISIONS
 from kerasvision.fileio import atomic_path
 
+TFLITE_PRECISIONS = PRECISIONS
 
-def export_tflite(
+
+def _representative(images: np.ndarray) -> Iterator[list[np.ndarray]]:
+    for image in images:
+        yield [image[None].astype(np.float32)]
+
+
+def to_tflite(
     model,
-    path: Path,
+    precision: str = "fp32",
     *,
-    precision: str,
-    info: ModelInfo,
     calibration: np.ndarray | None = None,
-    io_type: str = "uint8",
-) -> Path:
+    io_type: str = "float32",
+) -> bytes:
+    """Converts a Keras model to a TFLite flatbuffer.
+
+    Args:
+        model: A Keras model (plain, pruned, or QAT-annotated); pruning
+            wrappers are stripped first.
+        precision: One of ``fp32``, ``fp16``, ``dynamic`` or ``int8``.
+            Defaults to ``"fp32"``.
+        calibration: Raw-pixel images ``(n, H, W, C)`` that set the int8
+            activation ranges; required for ``int8``, ignored otherwise.
+            Defaults to None.
+        io_type: The input and output type of an ``int8`` model: ``float32``
+            (quantize inside the model), ``uint8`` or ``int8``. Other
+            precisions keep float32 I/O. Defaults to ``"float32"``.
+
+    Returns:
+        The ``.tflite`` file's bytes.
+
+    Raises:
+        KVError: For an unknown precision or I/O type, missing calibration
+            images, or a model the converter rejects.
+    """
+    from kerasvision.backend import tf
+    from kerasvision.compress.pruning import strip
+
+    if precision not in TFLITE_PRECISIONS:
+        raise KVError(f"unknown TFLite precision '{precision}'; choose from {TFLITE_PRECISIONS}")
+    if io_type not in IO_TYPES:
+        raise KVError(f"unknown TFLite I/O type '{io_type}'; choose from {IO_TYPES}")
+    if io_type != "float32" and precision != "int8":
+        raise KVError(f"{io_type} input/output needs int8 precision, not {precision}")
+    # Pruning wrappers multiply kernel by mask at run time; strip them (tfmot's
+    # strip_pruning) so the converter sees sparse constant kernels.
+    converter = tf.lite.TFLiteConverter.from_keras_model(strip(model))
+    if precision != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if precision == "int8":
+        if calibration is None or len(calibration) == 0:
+            raise KVError("int8 quantization needs calibration images")
+        converter.representative_dataset = lambda: _representative(calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io_type != "float32":
+            converter.inference_input_type = getattr(tf, io_type)
+            converter.inference_output_type = getattr(tf, io_type)
+    try:
+        with warnings.catch_warnings():  # int8: "Statistics for quantized inputs were expected"
+            warnings.simplefilter("ignore", UserWarning)
+            return converter.convert()
+    except Exception as error:  # the converter raises many types, all with a long message
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise KVError(f"TFLite {precision} conversion failed: {first}") from error
+
+
+def adapt_input(model, job: ExportJob):
+    """The model with the input channels ``job.options.input_channels`` asks for.
+
+    The RGB-to-gray input step for 1-channel models plugs in here
+    (``export/rgb_input.py``); without it only the model's own channels are written.
+    """
+    wanted = job.options.input_channels
+    if wanted in (None, job.traits.channels):
+        return model
+    raise KVError(
+        f"input_channels={wanted} for a {job.traits.channels}-channel model needs the "
+        "RGB input step (kerasvision.export.rgb_input), which this build does not have"
+    )
+
+
+def write_info(path: Path, info: ModelInfo) -> None:
+    """Embeds ``metadata.json`` and ``labels.txt`` in the ``.tflite`` file."""
+    embed_tflite(path, info)
+
+
+def read_info(path: Path) -> ModelInfo | None:
+    """The ``ModelInfo`` in a ``.tflite`` file's appended zip, or None."""
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as archive:
+        if TFLITE_ENTRY not in archive.namelist():
+            return None
+        return ModelInfo.from_json(archive.read(TFLITE_ENTRY))
+
+
+def export(model, path: Path, job: ExportJob) -> Path:
     """Writes ``model`` as a ``.tflite`` file with its labels and input spec inside.
+
+    Int8 files take and return ``job.options.io_type``; other precisions keep float32.
 
     Args:
         model: The Keras model.
         path: The ``.tflite`` file to write.
-        precision: ``fp32``, ``fp16``, ``dynamic`` or ``int8``.
-        info: Labels and input shape to embed.
-        calibration: Raw-pixel images for int8. Defaults to None.
-        io_type: Input/output type of an int8 file (``float32``, ``uint8``,
-            ``int8``); other precisions keep float32. Defaults to ``"uint8"``.
+        job: Precision, metadata, calibration images and options.
 
     Returns:
         ``path``.
     """
-    io = io_type if precision == "int8" else "float32"
-    data = to_tflite(model, precision, calibration=calibration, io_type=io)
+    io = job.options.io_type if job.precision == "int8" else "float32"
+    model = adapt_input(model, job)
+    data = to_tflite(model, job.precision, calibration=job.calibration, io_type=io)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        embed_tflite(tmp, info.replace(format="tflite", precision=precision, input_dtype=io))
+        write_info(tmp, job.info.replace(format="tflite", precision=job.precision, input_dtype=io))
     return path
+
+
+def _predictor(path: Path, info: ModelInfo, threads: int | None = None):
+    from kerasvision.predictor import TFLitePredictor
+
+    return TFLitePredictor(path, info, threads)
+
+
+FORMAT = Format(
+    name="tflite",
+    suffixes=(".tflite",),
+    precisions=TFLITE_PRECISIONS,
+    runtime="LiteRT",
+    predictor=_predictor,
+    read_info=read_info,
+    export=export,
+    options={"calib": ("int8",), "io_type": ("int8",), "input_channels": TFLITE_PRECISIONS},
+    checks=TFLITE_CHECKS,
+)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from kerasvision.export.options import PRECISIONS
 from kerasvision.predictor import Predictor
 
-# Largest accuracy drop (points) an artifact may show below the Keras model.
-DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 1.0, "dynamic": 1.0, "int8": 1.0}
+# Largest accuracy drop (points) an artifact may show below the Keras model:
+# 0.1 at fp32, 1 at every reduced precision.
+DEFAULT_MAX_DROP = {p: 0.1 if p == "fp32" else 1.0 for p in PRECISIONS}
 
 
 @dataclass
@@ -30,7 +32,10 @@ class Verification:
         latency_ms: Batch-1 latency in milliseconds (best of 5 means of ``latency_runs``).
         images: How many images were used.
         max_drop: The allowed accuracy drop in points.
-        passed: Whether the accuracy drop is within ``max_drop``.
+        passed: Whether the accuracy drop is within ``max_drop`` and no
+            deployment check failed.
+        checks: Where the file was proven to run: ``{stack: {"status",
+            "message"}}``, status ``ok``, ``failed`` or ``unavailable``.
     """
 
     format: str
@@ -45,6 +50,7 @@ class Verification:
     images: int
     max_drop: float
     passed: bool
+    checks: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def drop(self) -> float:
@@ -72,6 +78,7 @@ def verify(
     precision: str,
     max_drop: float | None = None,
     latency_runs: int = 50,
+    probs: np.ndarray | None = None,
 ) -> Verification:
     """Runs ``predictor`` on ``images`` and compares it with the Keras outputs.
 
@@ -84,11 +91,13 @@ def verify(
         max_drop: Allowed accuracy drop in points. Defaults to None
             (0.1 for fp32, 1 for the reduced precisions).
         latency_runs: Timed batch-1 calls. Defaults to 50.
+        probs: The predictor's probabilities for ``images`` when already
+            computed. Defaults to None (computed here).
 
     Returns:
         The ``Verification``.
     """
-    probs = predictor.predict(images)
+    probs = predictor.predict(images) if probs is None else probs
     top1 = probs.argmax(axis=1)
     accuracy = float(np.mean(top1 == labels))
     reference_accuracy = float(np.mean(reference.argmax(axis=1) == labels))

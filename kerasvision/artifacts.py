@@ -94,42 +94,20 @@ def embed_tflite(path: Path, info: ModelInfo) -> None:
         archive.writestr(LABELS, "".join(f"{label}\n" for label in info.labels))
 
 
-def _read_tflite(path: Path) -> ModelInfo | None:
-    if not zipfile.is_zipfile(path):
-        return None
-    with zipfile.ZipFile(path) as archive:
-        if TFLITE_ENTRY not in archive.namelist():
-            return None
-        return ModelInfo.from_json(archive.read(TFLITE_ENTRY))
-
-
-def _read_onnx(path: Path) -> ModelInfo | None:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    for prop in model.metadata_props:
-        if prop.key == METADATA_KEY:
-            return ModelInfo.from_json(prop.value)
-    return None
-
-
 def read_info(artifact: str | Path) -> ModelInfo | None:
     """The ``ModelInfo`` an artifact carries, or None when it has none.
 
-    Looks inside the file first (tflite zip entry, ONNX metadata, SavedModel
-    ``assets.extra``), then at the sidecar ``<file>.json``, then, for a Keras
-    file in a run directory, at the run's ``labels.txt``.
+    Looks inside the file first, with the metadata reader of its format's
+    registry entry (tflite zip entry, ONNX metadata, SavedModel
+    ``assets.extra``), then at the sidecar ``<file>.json``.
     """
+    from kerasvision.export.registry import find_format
+
     path = Path(artifact)
     if not path.exists():
         raise KVError(f"{path} does not exist")
-    info = None
-    if path.is_dir() and (path / SAVED_MODEL_ENTRY).is_file():
-        info = ModelInfo.from_json((path / SAVED_MODEL_ENTRY).read_text(encoding="utf-8"))
-    elif path.suffix == ".tflite":
-        info = _read_tflite(path)
-    elif path.suffix == ".onnx":
-        info = _read_onnx(path)
+    fmt = find_format(path)
+    info = fmt.read_info(path) if fmt is not None else None
     if info is None and sidecar_path(path).is_file():
         info = ModelInfo.from_json(sidecar_path(path).read_text(encoding="utf-8"))
     return info

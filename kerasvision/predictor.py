@@ -1,7 +1,8 @@
 """One interface that runs any artifact: ``.keras``, SavedModel, ``.tflite``, ``.onnx``, engine.
 
-``load_predictor(path)`` picks the runtime from the artifact, reads its labels
-and input size from the artifact itself (see ``kerasvision.artifacts``), and
+``load_predictor(path)`` finds the artifact's format in the format registry
+(``kerasvision.export.registry``, whose entries name the predictor class of
+each format), reads its labels and input size from the artifact itself, and
 returns a ``Predictor`` whose ``predict`` takes raw pixels ``(N, H, W, C)``
 (0-255, any numeric dtype) and returns float32 class probabilities ``(N, K)``.
 Integer (quantized) inputs and outputs are handled inside.
@@ -10,6 +11,7 @@ Integer (quantized) inputs and outputs are handled inside.
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from pathlib import Path
 
@@ -17,8 +19,6 @@ import numpy as np
 
 from kerasvision.artifacts import ModelInfo, read_info
 from kerasvision.errors import KVError
-
-FORMATS = ("keras", "saved_model", "tflite", "onnx", "engine")
 
 
 class Predictor(abc.ABC):
@@ -127,13 +127,20 @@ class KerasPredictor(Predictor):
 
 
 class SavedModelPredictor(Predictor):
+    """Runs a SavedModel's ``serving_default`` signature.
+
+    ``path`` is the artifact (a bare SavedModel or TF Serving's
+    ``<name>/<version>/`` layout); ``model_dir`` the folder holding
+    ``saved_model.pb``, ``path`` itself by default.
+    """
+
     format = "saved_model"
 
-    def __init__(self, path: Path, info: ModelInfo):
+    def __init__(self, path: Path, info: ModelInfo, model_dir: Path | None = None):
         from kerasvision.backend import tf
 
         super().__init__(path, info)
-        self.loaded = tf.saved_model.load(str(path))
+        self.loaded = tf.saved_model.load(str(model_dir or path))
         self.fn = self.loaded.signatures["serving_default"]
         self.input_name = next(iter(self.fn.structured_input_signature[1]))
         self.tf = tf
@@ -226,7 +233,13 @@ class ONNXPredictor(Predictor):
 
 
 class EnginePredictor(Predictor):
-    """Runs a serialized TensorRT engine (needs ``tensorrt`` and ``cuda-python``)."""
+    """Runs a serialized TensorRT engine (needs ``tensorrt`` and ``cuda-python``).
+
+    Device buffers for the profile's largest batch and one CUDA stream are
+    allocated once, when the engine is opened, and freed by ``close()`` (or
+    when the predictor is collected), so a call's latency is the copy in,
+    the run and the copy out.
+    """
 
     format = "engine"
 
@@ -241,6 +254,8 @@ class EnginePredictor(Predictor):
             ) from error
         super().__init__(path, info)
         self.trt, self.cudart = trt, cudart
+        self._buffers: list[int] = []
+        self.stream = None
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
@@ -252,6 +267,7 @@ class EnginePredictor(Predictor):
         self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) != mode)
         profile = self.engine.get_tensor_profile_shape(self.input_name, 0)
         self.max_batch = int(profile[2][0])
+        self._allocate()
 
     def _check(self, result) -> object:
         error, *rest = result if isinstance(result, tuple) else (result,)
@@ -259,53 +275,67 @@ class EnginePredictor(Predictor):
             raise KVError(f"CUDA error {error} while running {self.path.name}")
         return rest[0] if rest else None
 
+    def _allocate(self) -> None:
+        """One input and one output buffer for ``max_batch`` images, and one stream."""
+        float_bytes = np.dtype(np.float32).itemsize
+        image = int(np.prod(self.input_shape))
+        self.in_bytes = self.max_batch * image * float_bytes
+        self.out_bytes = self.max_batch * self.info.num_classes * float_bytes
+        self.d_in = self._check(self.cudart.cudaMalloc(self.in_bytes))
+        self._buffers.append(self.d_in)
+        self.d_out = self._check(self.cudart.cudaMalloc(self.out_bytes))
+        self._buffers.append(self.d_out)
+        self.stream = self._check(self.cudart.cudaStreamCreate())
+        self.context.set_tensor_address(self.input_name, self.d_in)
+        self.context.set_tensor_address(self.output_name, self.d_out)
+
     def _run(self, batch: np.ndarray) -> np.ndarray:
         cudart = self.cudart
         batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if len(batch) > self.max_batch:
+            raise KVError(f"{self.path.name} takes at most {self.max_batch} images per call")
         self.context.set_input_shape(self.input_name, batch.shape)
-        out_shape = tuple(self.context.get_tensor_shape(self.output_name))
-        out = np.empty(out_shape, dtype=np.float32)
-        d_in = self._check(cudart.cudaMalloc(batch.nbytes))
-        d_out = self._check(cudart.cudaMalloc(out.nbytes))
-        try:
-            h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-            d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-            self._check(cudart.cudaMemcpy(d_in, batch.ctypes.data, batch.nbytes, h2d))
-            self.context.set_tensor_address(self.input_name, d_in)
-            self.context.set_tensor_address(self.output_name, d_out)
-            stream = self._check(cudart.cudaStreamCreate())
-            if not self.context.execute_async_v3(stream):
-                raise KVError(f"TensorRT failed to run {self.path.name}")
-            self._check(cudart.cudaStreamSynchronize(stream))
-            self._check(cudart.cudaStreamDestroy(stream))
-            self._check(cudart.cudaMemcpy(out.ctypes.data, d_out, out.nbytes, d2h))
-        finally:
-            cudart.cudaFree(d_in)
-            cudart.cudaFree(d_out)
+        out = np.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=np.float32)
+        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
+        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        self._check(
+            cudart.cudaMemcpyAsync(self.d_in, batch.ctypes.data, batch.nbytes, h2d, self.stream)
+        )
+        if not self.context.execute_async_v3(self.stream):
+            raise KVError(f"TensorRT failed to run {self.path.name}")
+        self._check(
+            cudart.cudaMemcpyAsync(out.ctypes.data, self.d_out, out.nbytes, d2h, self.stream)
+        )
+        self._check(cudart.cudaStreamSynchronize(self.stream))
         return out
+
+    def close(self) -> None:
+        """Frees the device buffers and the stream (safe to call twice)."""
+        cudart = getattr(self, "cudart", None)
+        if cudart is None:
+            return
+        while self._buffers:
+            cudart.cudaFree(self._buffers.pop())
+        if self.stream is not None:
+            cudart.cudaStreamDestroy(self.stream)
+            self.stream = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # the CUDA context may be gone at exit
+            self.close()
 
 
 def artifact_format(path: str | Path) -> str:
-    """The format of an artifact, from its suffix (a SavedModel is a directory)."""
-    path = Path(path)
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return "saved_model"
-        raise KVError(f"{path} is a folder but not a SavedModel (no saved_model.pb)")
-    formats = {".keras": "keras", ".h5": "keras", ".tflite": "tflite", ".onnx": "onnx"}
-    formats |= {".engine": "engine", ".plan": "engine"}
-    if path.suffix not in formats:
-        raise KVError(
-            f"{path.name}: unknown model file type '{path.suffix}'; "
-            "expected .keras, .h5, .tflite, .onnx, .engine or a SavedModel folder"
-        )
-    return formats[path.suffix]
+    """The format of an artifact, from the registry (a SavedModel is a directory)."""
+    from kerasvision.export.registry import format_of
+
+    return format_of(Path(path)).name
 
 
 def load_predictor(
     path: str | Path, *, threads: int | None = None, labels: list[str] | None = None
 ) -> Predictor:
-    """Opens an artifact with its own runtime.
+    """Opens an artifact with its own runtime (the predictor its registry entry names).
 
     Args:
         path: A ``.keras``/``.h5`` file, a SavedModel folder, or a ``.tflite``,
@@ -318,27 +348,21 @@ def load_predictor(
     Returns:
         A ``Predictor``.
     """
+    from kerasvision.export.registry import format_of
+
     path = Path(path)
     if not path.exists():
         raise KVError(f"{path} does not exist")
-    fmt = artifact_format(path)
-    if fmt == "keras":
-        predictor = KerasPredictor(path)
-        if labels:
-            predictor.info.labels = list(labels)
-        return predictor
+    fmt = format_of(path)
     info = read_info(path)
-    if info is None:
+    if info is None and fmt.needs_info:
         raise KVError(
             f"{path.name} carries no kerasvision metadata (labels, input size); "
             "export it with kv export"
         )
-    if labels:
+    if info is not None and labels:
         info.labels = list(labels)
-    if fmt == "saved_model":
-        return SavedModelPredictor(path, info)
-    if fmt == "tflite":
-        return TFLitePredictor(path, info, threads)
-    if fmt == "onnx":
-        return ONNXPredictor(path, info, threads)
-    return EnginePredictor(path, info)
+    predictor = fmt.predictor(path, info, threads)
+    if labels:
+        predictor.info.labels = list(labels)
+    return predictor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -113,6 +114,31 @@ def test_verification_json_holds_every_artifact(report, run_dir):
     assert data["keras"]["format"] == "keras"
 
 
+@pytest.mark.parametrize(
+    ("fmt", "stacks"),
+    [
+        ("tflite", ["LiteRT", "MediaPipe"]),
+        ("onnx", ["onnxruntime", "onnx full check", "polygraphy lint", "TensorRT"]),
+        ("saved_model", ["TensorFlow", "SavedModel signature"]),
+    ],
+)
+def test_each_artifact_says_where_it_was_proven_to_run(run_dir, fmt, stacks):
+    data = json.loads((run_dir / "export" / "verification.json").read_text())
+    for row in (r for r in data["artifacts"] if r["format"] == fmt):
+        assert list(row["checks"]) == stacks
+        assert row["checks"][stacks[0]]["status"] == "ok"  # the runtime ran it and agreed
+        assert all(c["status"] in ("ok", "unavailable") for c in row["checks"].values())
+        assert all(c["message"] for c in row["checks"].values())
+
+
+def test_saved_model_is_written_in_tf_serving_layout(report):
+    folder = _row(report, "saved_model", "fp32").path
+    assert (Path(folder) / "1" / "saved_model.pb").is_file()
+    assert read_info(Path(folder) / "1").labels == read_info(folder).labels
+    bare = load_predictor(Path(folder) / "1")  # a bare SavedModel folder also loads
+    assert bare.input_shape == (8, 8, 1)
+
+
 def test_blank_calibration_trips_the_verification_gate(run_dir, tmp_path, monkeypatch):
     real = exporter_module.load_export_data
 
@@ -149,8 +175,14 @@ def test_plan_rejects_bad_names(formats, precisions, message):
 
 
 def test_io_type_without_an_int8_tflite_is_rejected():
-    with pytest.raises(KVError, match="--io-type"):
+    with pytest.raises(KVError, match=r"^io_type applies to tflite int8 exports"):
         plan_exports(["onnx"], ["int8"], io_type_given=True)
+
+
+def test_an_option_no_planned_format_takes_is_rejected_with_its_flag(run_dir, capsys):
+    args = ["export", str(run_dir), "-f", "tflite", "--opset", "13"]
+    assert run_cli(cli, args) == 1
+    assert "--opset applies to onnx fp32/fp16/int8 exports" in capsys.readouterr().err
 
 
 def test_engine_is_chained_after_its_onnx():
@@ -193,16 +225,17 @@ def test_a_model_file_outside_a_run_needs_a_dataset(run_dir, tmp_path, capsys):
     assert result.ok and (tmp_path / "export" / "copy-fp32.tflite").is_file()
 
 
-def test_a_failed_conversion_leaves_no_file(run_dir, tmp_path, monkeypatch):
+def test_a_write_that_fails_halfway_leaves_no_file(run_dir, tmp_path, monkeypatch):
     from kerasvision.export import tflite as tflite_module
 
-    def broken(*args, **kwargs):
-        raise KVError("TFLite fp32 conversion failed: boom")
+    def broken(path, info):  # runs inside the atomic block, after the bytes are written
+        assert path.stat().st_size > 0
+        raise KVError("metadata failed: boom")
 
-    monkeypatch.setattr(tflite_module, "to_tflite", broken)
+    monkeypatch.setattr(tflite_module, "write_info", broken)
     result = export_model(run_dir, formats=["tflite"], precisions=["fp32"], out=tmp_path)
-    assert result.failures == [("tflite", "fp32", "TFLite fp32 conversion failed: boom")]
-    assert not any(tmp_path.glob("*.tflite"))
+    assert result.failures == [("tflite", "fp32", "metadata failed: boom")]
+    assert list(tmp_path.iterdir()) == [tmp_path / "verification.json"]
 
 
 def test_a_dataset_with_a_subset_of_classes_verifies_in_the_models_numbering(run_dir, tmp_path):

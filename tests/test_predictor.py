@@ -74,3 +74,105 @@ def test_artifacts_without_metadata_or_unknown_types_are_refused(tmp_path, digit
     (tmp_path / "model.pt").write_bytes(b"x")
     with pytest.raises(KVError, match="unknown model file type '.pt'"):
         artifact_format(tmp_path / "model.pt")
+
+
+class _FakeCuda:
+    """Records the cuda-python runtime calls an ``EnginePredictor`` makes."""
+
+    class cudaMemcpyKind:
+        cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost = 1, 2
+
+    def __init__(self):
+        self.mallocs, self.frees, self.streams, self.destroyed, self.copies = [], [], 0, 0, 0
+
+    def cudaMalloc(self, size):
+        self.mallocs.append(size)
+        return 0, 1000 + len(self.mallocs)
+
+    def cudaFree(self, pointer):
+        self.frees.append(pointer)
+        return (0,)
+
+    def cudaStreamCreate(self):
+        self.streams += 1
+        return 0, 7
+
+    def cudaStreamDestroy(self, stream):
+        self.destroyed += 1
+        return (0,)
+
+    def cudaMemcpyAsync(self, dst, src, size, kind, stream):
+        self.copies += 1
+        return (0,)
+
+    def cudaStreamSynchronize(self, stream):
+        return (0,)
+
+
+def _fake_tensorrt(classes: int, shape: tuple[int, int, int], max_batch: int):
+    import types
+
+    class Context:
+        def set_input_shape(self, name, dims):
+            self.batch = dims[0]
+
+        def get_tensor_shape(self, name):
+            return (self.batch, classes)
+
+        def set_tensor_address(self, name, pointer):
+            pass
+
+        def execute_async_v3(self, stream):
+            return True
+
+    class Engine:
+        num_io_tensors = 2
+
+        def get_tensor_name(self, i):
+            return ("image", "probs")[i]
+
+        def get_tensor_mode(self, name):
+            return "in" if name == "image" else "out"
+
+        def get_tensor_profile_shape(self, name, profile):
+            return [(1, *shape), (8, *shape), (max_batch, *shape)]
+
+        def create_execution_context(self):
+            return Context()
+
+    trt = types.ModuleType("tensorrt")
+    trt.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=0: None})
+    trt.TensorIOMode = types.SimpleNamespace(INPUT="in")
+    trt.Runtime = lambda logger: types.SimpleNamespace(
+        deserialize_cuda_engine=lambda data: Engine()
+    )
+    return trt
+
+
+def test_engine_predictor_allocates_once_and_frees_on_close(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from kerasvision.artifacts import ModelInfo
+    from kerasvision.predictor import EnginePredictor
+
+    cuda = _FakeCuda()
+    bindings = types.ModuleType("cuda.bindings")
+    bindings.runtime = cuda
+    monkeypatch.setitem(sys.modules, "tensorrt", _fake_tensorrt(10, (8, 8, 1), 32))
+    monkeypatch.setitem(sys.modules, "cuda", types.ModuleType("cuda"))
+    monkeypatch.setitem(sys.modules, "cuda.bindings", bindings)
+    monkeypatch.setitem(sys.modules, "cuda.bindings.runtime", cuda)
+    engine = tmp_path / "model-fp16.engine"
+    engine.write_bytes(b"serialized")
+    info = ModelInfo(labels=[str(i) for i in range(10)], input_shape=[8, 8, 1], format="engine")
+    predictor = EnginePredictor(engine, info)
+    assert cuda.mallocs == [32 * 8 * 8 * 1 * 4, 32 * 10 * 4] and cuda.streams == 1
+    for _ in range(3):
+        assert predictor.predict(np.zeros((50, 8, 8, 1))).shape == (50, 10)
+    predictor.latency_ms(np.zeros((8, 8, 1)), runs=5, repeats=2)
+    assert len(cuda.mallocs) == 2 and cuda.streams == 1  # no allocation per call
+    assert cuda.copies > 0
+    predictor.close()
+    predictor.close()
+    assert sorted(cuda.frees) == [1001, 1002] and cuda.destroyed == 1
