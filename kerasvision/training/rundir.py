@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from kerasvision.config import upgrade_keys
 from kerasvision.errors import KVError
 from kerasvision.fileio import write_json, write_text, write_yaml
 
@@ -84,7 +85,8 @@ class RunDir:
             shutil.rmtree(self.path)
             is_run = False
         if is_run:
-            old = yaml.safe_load(self.config.read_text(encoding="utf-8")) or {}
+            # A run written with the flat keys of earlier versions resumes too.
+            old = upgrade_keys(yaml.safe_load(self.config.read_text(encoding="utf-8")) or {})
             changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
             if changed:
                 raise KVError(
