@@ -88,8 +88,8 @@ def main() -> None:
     args = parse_args()
     from kerasvision.backend import tf
     from kerasvision.config import build_config, stage_configs
+    from kerasvision.models.loading import load_teacher
     from kerasvision.training import train
-    from kerasvision.training.trainer import load_teacher
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     recipe = build_config("cifar10-edge", {"dataset": str(cifar_folder())})

@@ -9,8 +9,10 @@ import yaml
 from kerasvision.backend import keras
 from kerasvision.config import build_config
 from kerasvision.errors import KVError
+from kerasvision.training import fitting as fitting_module
 from kerasvision.training import read_history, train
 from kerasvision.training import trainer as trainer_module
+from kerasvision.training.plan import plan_phases
 
 
 def _config(tmp_path, **overrides):
@@ -101,7 +103,7 @@ class _Crash(Exception):
 def test_rerunning_after_a_crash_resumes_without_repeating_epochs(tmp_path, monkeypatch):
     config = _config(tmp_path, epochs=3)
     started: list[int] = []
-    original = trainer_module.create_callbacks
+    original = fitting_module.create_callbacks
 
     def with_crash(*args, crash: bool, **kwargs):
         class Probe(keras.callbacks.Callback):
@@ -115,13 +117,13 @@ def test_rerunning_after_a_crash_resumes_without_repeating_epochs(tmp_path, monk
         return [*original(*args, **kwargs), Probe()]
 
     monkeypatch.setattr(
-        trainer_module, "create_callbacks", lambda *a, **k: with_crash(*a, crash=True, **k)
+        fitting_module, "create_callbacks", lambda *a, **k: with_crash(*a, crash=True, **k)
     )
     with pytest.raises(_Crash):
         train(config)
     assert not (config.run_dir / "metrics.json").exists()
     monkeypatch.setattr(
-        trainer_module, "create_callbacks", lambda *a, **k: with_crash(*a, crash=False, **k)
+        fitting_module, "create_callbacks", lambda *a, **k: with_crash(*a, crash=False, **k)
     )
     result = train(config)
     assert started == [0, 1, 2]  # epochs 0 and 1 ran once, the rerun went on at 2
@@ -132,12 +134,12 @@ def test_rerunning_after_a_crash_resumes_without_repeating_epochs(tmp_path, monk
 def test_pretrained_models_train_frozen_then_fine_tune(tmp_path):
     config = build_config(overrides={"model": "mobilenet_v2", "weights": "x", "epochs": 5})
     model = keras.Sequential([keras.layers.Dense(1, name="backbone")])
-    phases = trainer_module.plan_phases(model, config)
+    phases = plan_phases(model, config)
     assert [(p.name, p.start, p.end, p.freeze_backbone) for p in phases] == [
         ("frozen", 0, 2, True),
         ("fine_tune", 2, 5, False),
     ]
-    scratch = trainer_module.plan_phases(model, build_config(overrides={"epochs": 5}))
+    scratch = plan_phases(model, build_config(overrides={"epochs": 5}))
     assert [p.name for p in scratch] == ["train"]
 
 
@@ -146,7 +148,7 @@ def test_freeze_epochs_past_the_run_keep_the_backbone_frozen_throughout():
         overrides={"model": "mobilenet_v2", "weights": "x", "epochs": 3, "freeze_epochs": 3}
     )
     model = keras.Sequential([keras.layers.Dense(1, name="backbone")])
-    phases = trainer_module.plan_phases(model, config)
+    phases = plan_phases(model, config)
     assert [(p.name, p.start, p.end, p.freeze_backbone) for p in phases] == [("frozen", 0, 3, True)]
 
 
