@@ -45,7 +45,7 @@ from common import cifar_folder, mean_se, out_dir
 
 from kerasvision.backend import tf
 from kerasvision.compress import calibration_images, gzip_size, to_tflite
-from kerasvision.config import AugmentConfig, build_config, stage_configs
+from kerasvision.config import AugmentConfig, build_config, override_config, stage_configs
 from kerasvision.models.saving import load_model
 from kerasvision.training import train
 from kerasvision.training.trainer import load_data
@@ -114,7 +114,7 @@ def prune_stage(
     return stage(
         "pruned",
         init=student,
-        prune=sparsity,
+        prune={"sparsity": sparsity},  # the recipe's prune.end and the rest kept
         mixed_precision="off",
         out=str(out),
         **epochs,
@@ -161,8 +161,7 @@ def main() -> None:
     root = out_dir("compress")
 
     def stage(name: str, **changes):
-        config = dataclasses.replace(stages[name], teacher=args.teacher, **changes)
-        return train(config)
+        return train(override_config(stages[name], {"teacher": args.teacher, **changes}))
 
     plain = AugmentConfig(flip="none", translate=0.0)
     data = load_data(
