@@ -45,7 +45,7 @@ from common import cifar_folder, mean_se, out_dir
 
 from kerasvision.backend import tf
 from kerasvision.compress import calibration_images, gzip_size, to_tflite
-from kerasvision.config import AugmentConfig, build_config, stage_configs
+from kerasvision.config import AugmentConfig, build_config, override_config, stage_configs
 from kerasvision.models.saving import load_model
 from kerasvision.training import train
 from kerasvision.training.trainer import load_data
@@ -114,7 +114,7 @@ def prune_stage(
     return stage(
         "pruned",
         init=student,
-        prune=sparsity,
+        prune={"sparsity": sparsity},  # the recipe's prune.end and the rest kept
         mixed_precision="off",
         out=str(out),
         **epochs,
@@ -135,14 +135,14 @@ def sparsity_cost(
             )
             for sparsity in (0.0, 0.5)
         }
-        dense, pruned = (runs[s].metrics["val"]["accuracy"] for s in (0.0, 0.5))
+        dense, pruned = (runs[s].metrics.val.accuracy for s in (0.0, 0.5))
         start = keras_accuracy(load_model(student), val_x, val_y)
         vs_dense.append((dense - pruned) * 100)
         vs_float.append((start - pruned) * 100)
         print(
             f"seed {seed} ({student}): float student {start:.4f}, fine-tuned 0% {dense:.4f}, "
             f"50% {pruned:.4f} (model sparsity "
-            f"{runs[0.5].metrics['pruning']['model_sparsity']:.1%}): cost {vs_dense[-1]:+.2f} "
+            f"{runs[0.5].metrics.pruning.model_sparsity:.1%}): cost {vs_dense[-1]:+.2f} "
             f"points vs 0%, {vs_float[-1]:+.2f} vs the float student"
         )
     print(
@@ -161,8 +161,7 @@ def main() -> None:
     root = out_dir("compress")
 
     def stage(name: str, **changes):
-        config = dataclasses.replace(stages[name], teacher=args.teacher, **changes)
-        return train(config)
+        return train(override_config(stages[name], {"teacher": args.teacher, **changes}))
 
     plain = AugmentConfig(flip="none", translate=0.0)
     data = load_data(
@@ -194,7 +193,7 @@ def main() -> None:
         int8 = to_tflite(model, "int8", calibration=calib)
         rows.append(
             {
-                "sparsity": run.metrics.get("pruning", {}).get("model_sparsity", 0.0),
+                "sparsity": run.metrics.pruning.model_sparsity if run.metrics.pruning else 0.0,
                 "target": sparsity,
                 "keras": keras_accuracy(model, val_x, val_y),
                 "int8": tflite_accuracy(int8, val_x, val_y),
@@ -256,16 +255,16 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     print(
         f"| student (dense) | {float_acc:.4f} | {ptq_acc:.4f} | {qat_acc:.4f} (QAT) | "
-        f"{qat.metrics['val']['accuracy']:.4f} | {gzip_size(qat_int8):,} |"
+        f"{qat.metrics.val.accuracy:.4f} | {gzip_size(qat_int8):,} |"
     )
     print(
         f"| pruned 50% | {rows[1]['keras']:.4f} | {p50_ptq:.4f} | {pqat_acc:.4f} (PQAT) | "
-        f"{pqat.metrics['val']['accuracy']:.4f} | {gzip_size(pqat_int8):,} |"
+        f"{pqat.metrics.val.accuracy:.4f} | {gzip_size(pqat_int8):,} |"
     )
     print(
         f"| pruned 75% | {rows[2]['keras']:.4f} | {rows[2]['int8']:.4f} | "
         f"{pqat75_acc:.4f} (PQAT) | "
-        f"{pqat75.metrics['val']['accuracy']:.4f} | {gzip_size(pqat75_int8):,} |"
+        f"{pqat75.metrics.val.accuracy:.4f} | {gzip_size(pqat75_int8):,} |"
     )
 
     cost = (rows[0]["keras"] - rows[1]["keras"]) * 100

@@ -21,9 +21,9 @@ def main() -> None:
     config = build_config("digits-simple", {"out": str(out_dir("digits") / "run")})
     result = train(config)
     seconds = time.perf_counter() - start
-    acc = result.metrics["val"]["accuracy"]
+    acc = result.metrics.val.accuracy
     print(
-        f"digits simple_cnn: epochs={result.metrics['epochs']} "
+        f"digits simple_cnn: epochs={result.metrics.epochs} "
         f"val_accuracy={acc:.4f} wall={seconds:.1f}s "
         f"(target >= 0.97 in < 120 s: {'PASS' if acc >= 0.97 and seconds < 120 else 'FAIL'})"
     )

@@ -88,8 +88,8 @@ def main() -> None:
     args = parse_args()
     from kerasvision.backend import tf
     from kerasvision.config import build_config, stage_configs
+    from kerasvision.models.loading import load_teacher
     from kerasvision.training import train
-    from kerasvision.training.trainer import load_teacher
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     recipe = build_config("cifar10-edge", {"dataset": str(cifar_folder())})
@@ -127,7 +127,7 @@ def main() -> None:
     first = distilled[(*settings[0], seeds[0])]
     t_ms = batch1_latency_ms(teacher, size)
     s_ms = batch1_latency_ms(first.model, size)
-    t_params, s_params = first.metrics["teacher"]["params"], first.metrics["params"]
+    t_params, s_params = first.metrics.teacher.params, first.metrics.params
     print(f"runs: {root}")
     print(f"teacher: {teacher_path} ({t_params:,} params, batch-1 {t_ms:.2f} ms)")
     print(
@@ -139,8 +139,8 @@ def main() -> None:
     for alpha, t in settings:
         gains = []
         for seed in seeds:
-            a_scratch = scratch[seed].metrics["val"]["accuracy"]
-            a_kd = distilled[alpha, t, seed].metrics["val"]["accuracy"]
+            a_scratch = scratch[seed].metrics.val.accuracy
+            a_kd = distilled[alpha, t, seed].metrics.val.accuracy
             gains.append(100 * (a_kd - a_scratch))
             print(
                 f"alpha {alpha} T {t} seed {seed}: val accuracy: scratch {a_scratch:.4f}  "

@@ -21,6 +21,7 @@ a 'no GPU' line and exits 0.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -48,7 +49,7 @@ def one_run(devices: str | None, batch: int, model: str, epochs: int) -> dict:
         "out": str(out_dir("dist") / "run"),
     }
     metrics = train(build_config(overrides=overrides)).metrics
-    return {"images_per_s": metrics["images_per_s"], **metrics["distribution"]}
+    return {"images_per_s": metrics.images_per_s, **dataclasses.asdict(metrics.distribution)}
 
 
 def in_subprocess(devices: str | None, batch: int, model: str, epochs: int) -> dict:

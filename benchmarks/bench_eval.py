@@ -32,11 +32,11 @@ def train_edge_run(out: Path, teacher_epochs: int, student_epochs: int) -> Path:
     config.stages["teacher"]["epochs"] = teacher_epochs
     config.stages["student"]["epochs"] = student_epochs
     result = train(config)
-    stages = result.metrics["stages"]
+    stages = result.metrics.stages
     for name, metrics in stages.items():
         print(
-            f"trained {name}: {metrics['model']}, {metrics['params']:,} params, "
-            f"{metrics['epochs']} epochs, val accuracy {metrics['val']['accuracy']:.4f}"
+            f"trained {name}: {metrics.model}, {metrics.params:,} params, "
+            f"{metrics.epochs} epochs, val accuracy {metrics.val.accuracy:.4f}"
         )
     return result.run_dir
 

@@ -25,13 +25,10 @@ from common import cifar_folder, out_dir
 from kerasvision.config import AugmentConfig, build_config
 from kerasvision.training import train
 from kerasvision.training.callbacks import Throughput
-from kerasvision.training.trainer import (
-    Phase,
-    build_model,
-    compile_model,
-    load_data,
-    setup_precision,
-)
+from kerasvision.training.fitting import compile_model
+from kerasvision.training.plan import Phase
+from kerasvision.training.precision import setup_precision
+from kerasvision.training.trainer import build_model, load_data
 
 
 def in_memory_images_per_s(config, epochs: int) -> float:
@@ -61,8 +58,8 @@ def main() -> None:
     plain = dataclasses.replace(
         config, augment=AugmentConfig("none", translate=0.0), out=str(out_dir("pipe") / "run")
     )
-    kv_plain = train(plain).metrics["images_per_s"]
-    kv_aug = train(config).metrics["images_per_s"]
+    kv_plain = train(plain).metrics.images_per_s
+    kv_aug = train(config).metrics.images_per_s
     memory = in_memory_images_per_s(config, args.epochs)
     print(f"in-memory tensor fit: {memory:.0f} images/s")
     for name, value in (("no augmentation", kv_plain), ("recipe augmentation", kv_aug)):

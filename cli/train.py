@@ -2,83 +2,59 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-# (flags, config key, type, help). Every option defaults to None so that only
-# what the user typed overrides the recipe.
-_OPTIONS: list[tuple[tuple[str, ...], str, Any, str]] = [
-    (("-d", "--dataset"), "dataset", str, "digits, tfds:NAME or an image folder."),
-    (("--data-dir",), "data_dir", str, "tensorflow-datasets data folder."),
-    (("-m", "--model"), "model", str, "Registered model name (kv models)."),
-    (("--weights",), "weights", str, "none, imagenet or a weights file."),
-    (("--width",), "width", float, "Width multiplier (simple_cnn, mobilenet_v2)."),
-    (("--dropout",), "dropout", float, "Dropout before the classifier (default: the model's)."),
-    (("--image-size",), "image_size", int, "Square input size in pixels."),
-    (("--channels",), "channels", int, "1 (grayscale) or 3 (RGB)."),
-    (("-e", "--epochs"), "epochs", int, "Training epochs."),
-    (("-b", "--batch-size"), "batch_size", int, "Images per step."),
-    (("--optimizer",), "optimizer", str, "sgd, adam (no weight decay) or adamw."),
-    (("--lr",), "lr", float, "Peak learning rate."),
-    (("--momentum",), "momentum", float, "SGD momentum."),
-    (("--weight-decay",), "weight_decay", float, "Decoupled weight decay."),
-    (("--schedule",), "schedule", str, "cosine (with warmup) or constant."),
-    (("--warmup-epochs",), "warmup_epochs", float, "Linear warmup length."),
-    (("--label-smoothing",), "label_smoothing", float, "Label smoothing."),
-    (("--freeze-epochs",), "freeze_epochs", int, "Epochs with a frozen pretrained backbone."),
-    (("--fine-tune-lr",), "fine_tune_lr", float, "LR factor after unfreezing."),
-    (("--patience",), "patience", int, "Early-stopping patience (0: off)."),
-    (("--time",), "time", float, "Time budget in minutes."),
-    (("--val-split",), "val_split", float, "Validation fraction."),
-    (("--test-split",), "test_split", float, "Test fraction."),
-    (("--flip",), "augment.flip", str, "auto, none, horizontal, vertical, ..."),
-    (("--rotation",), "augment.rotation", float, "Max rotation (fraction of a turn)."),
-    (("--zoom",), "augment.zoom", float, "Max zoom fraction."),
-    (("--translate",), "augment.translate", float, "Max shift fraction."),
-    (("--contrast",), "augment.contrast", float, "Max contrast factor."),
-    (("--mixup",), "augment.mixup", float, "Mixup alpha (0: off)."),
-    (("--cutmix",), "augment.cutmix", float, "CutMix alpha (0: off)."),
-    (("--cache",), "cache", str, "auto, memory, disk or none."),
-    (("--mixed-precision",), "mixed_precision", str, "auto, off, float16 or bfloat16."),
-    (
-        ("--devices",),
-        "devices",
-        str,
-        "Devices, e.g. gpu:0,gpu:1 or cpu:0,cpu:1 (default: every GPU, else the CPU).",
-    ),
-    (("--seed",), "seed", int, "Seed of initialization, shuffling and augmentation."),
-    (("--split-seed",), "split_seed", int, "Seed of the train/val/test split."),
-    (("-o", "--out"), "out", str, "Run directory."),
-    (("--teacher",), "teacher", str, "Distill from this run directory or model file."),
-    (("--alpha",), "distill.alpha", float, "Distillation: weight of the hard labels."),
-    (("--temperature",), "distill.temperature", float, "Distillation: softmax temperature."),
-    (("--init",), "init", str, "Start from this trained model: a run directory or model file."),
-    (("--prune",), "prune", float, "Prune to this sparsity, e.g. 0.5 (0: off)."),
-    (
-        ("--prune-end",),
-        "prune_end",
-        float,
-        "Fraction of the run by which the target sparsity is reached (default 0.75).",
-    ),
-    (("--prune-structure",), "prune_structure", str, "unstructured or 2:4 (with --prune 0.5)."),
-    (
-        ("--prune-exclude",),
-        "prune_exclude",
-        str,
-        "Layers kept dense, comma-separated patterns (default: first_conv,classifier).",
-    ),
-    (
-        ("--qat",),
-        "qat",
-        str,
-        "Quantization-aware training: auto (the default of a bare --qat), qat, pqat or off.",
-    ),
-]
+from kerasvision.config import option_fields
+from kerasvision.fieldspec import SpecField
 
-# Options that may be given without a value, and the value they then take.
-_FLAG_VALUES = {"qat": "auto"}
+# The options of ``kv train`` are made from the config's fields (``Opt.flags``):
+# every field with flags is an option, with the field's help. Every option
+# defaults to None so that only what the user typed overrides the recipe.
+FLAG_FIELDS: tuple[SpecField, ...] = tuple(f for f in option_fields() if f.opt.flags)
+
+
+def _param(spec: SpecField) -> str:
+    """The click parameter name of a field (``augment.flip`` -> ``augment_flip``)."""
+    return spec.key.replace(".", "_")
+
+
+def _default_text(spec: SpecField) -> str:
+    """The default as docs and help show it (``0.75``, ``first_conv,classifier``)."""
+    if spec.default is None:
+        return spec.opt.none or "none"
+    if isinstance(spec.default, list):
+        return ",".join(spec.default)
+    if isinstance(spec.default, float):
+        return f"{spec.default:g}"
+    return str(spec.default)
+
+
+def option_help(spec: SpecField) -> str:
+    """The ``--help`` text of a field's option: its help, range and default.
+
+    The choices of a field with choices are its option's metavar (``sgd|adam|adamw``).
+    """
+    parts = [spec.opt.help.replace("`", "")]
+    if spec.range_text:
+        parts.append(f"Range {spec.range_text}.")
+    parts.append(f"(default: {_default_text(spec).replace('`', '')})")
+    return " ".join(parts)
+
+
+def _click_type(spec: SpecField) -> Any:
+    return {int: int, float: float}.get(spec.kind, str)
+
+
+def _complete_choices(spec: SpecField):
+    def complete(ctx, param, incomplete):
+        return [str(c) for c in spec.choices if str(c).startswith(incomplete)]
+
+    return complete if spec.choices else None
+
 
 _NO_AUGMENT = {
     "flip": "none",
@@ -117,19 +93,73 @@ def collect_overrides(params: dict[str, Any]) -> dict[str, Any]:
     overrides = parse_set(params.pop("set_items", ()))
     if params.pop("no_augment", False):
         overrides.setdefault("augment", {}).update(_NO_AUGMENT)
-    for _, key, _, _ in _OPTIONS:
-        value = params.get(key.replace(".", "_"))
+    for spec in FLAG_FIELDS:
+        value = params.get(_param(spec))
         if value is not None:
-            _set(overrides, key, value)
+            _set(overrides, spec.key, value)
     return overrides
 
 
+def _option(spec: SpecField):
+    """The click option of a field."""
+    extra = {}
+    if spec.opt.flag_value is not None:  # --qat alone means --qat auto
+        extra = {"is_flag": False, "flag_value": spec.opt.flag_value}
+    return click.option(
+        *spec.opt.flags,
+        _param(spec),
+        type=_click_type(spec),
+        default=None,
+        help=option_help(spec),
+        metavar="|".join(map(str, spec.choices)) if spec.choices else None,
+        shell_complete=_complete_choices(spec),
+        **extra,
+    )
+
+
+def _values_text(spec: SpecField) -> str:
+    if spec.choices:
+        return ", ".join(f"`{c}`" for c in spec.choices)
+    return spec.range_text
+
+
+def options_table() -> str:
+    """The option tables of docs/training.md, one per group, made from the config's fields.
+
+    Every config field is a row; one without flags is set with ``--set`` or
+    in a recipe.
+    """
+    groups: dict[str, list[str]] = {}
+    for spec in option_fields():
+        option = ", ".join(f"`{flag}`" for flag in spec.opt.flags) or "(`--set`)"
+        default = _default_text(spec)
+        if spec.default is not None and "`" not in default:
+            default = f"`{default}`"
+        row = f"| {option} | `{spec.key}` | {default} | {_values_text(spec)} | {spec.opt.help} |"
+        groups.setdefault(spec.opt.group, []).append(row)
+    header = "| option | config key | default | values | what |\n| --- | --- | --- | --- | --- |"
+    return "\n\n".join(
+        f"**{group}**\n\n{header}\n" + "\n".join(rows) for group, rows in groups.items()
+    )
+
+
+DOCS_BEGIN = "<!-- options table: made by cli/train.py options_table(); do not edit -->"
+DOCS_END = "<!-- end of options table -->"
+
+
+def update_docs(path: str = "docs/training.md") -> None:
+    """Rewrites the option tables of ``path`` between ``DOCS_BEGIN`` and ``DOCS_END``."""
+    from kerasvision.fileio import write_text
+
+    text = Path(path).read_text(encoding="utf-8")
+    head, rest = text.split(DOCS_BEGIN)
+    _, tail = rest.split(DOCS_END)
+    write_text(path, f"{head}{DOCS_BEGIN}\n\n{options_table()}\n\n{DOCS_END}{tail}")
+
+
 def _with_options(fn):
-    for flags, key, kind, help_text in reversed(_OPTIONS):
-        extra = {"is_flag": False, "flag_value": _FLAG_VALUES[key]} if key in _FLAG_VALUES else {}
-        fn = click.option(
-            *flags, key.replace(".", "_"), type=kind, default=None, help=help_text, **extra
-        )(fn)
+    for spec in reversed(FLAG_FIELDS):
+        fn = _option(spec)(fn)
     return fn
 
 
@@ -151,68 +181,74 @@ def train(recipe: str | None, overwrite: bool, **params: Any) -> None:
     Options override the recipe given with --config, which overrides the
     defaults. Rerunning the same command after a crash resumes the run.
     """
+    from kerasvision.api import train as run_training
     from kerasvision.config import build_config
-    from kerasvision.training import train as run_training
+    from kerasvision.fieldspec import ConfigError
 
-    config = build_config(recipe, collect_overrides(params))
-    result = run_training(config, overwrite=overwrite)
-    print_summary(result)
+    typed = {_param(spec) for spec in FLAG_FIELDS if params.get(_param(spec)) is not None}
+    try:
+        config = build_config(recipe, collect_overrides(params))
+    except ConfigError as exc:  # name the option the user typed, not its config key
+        flag = next((s.opt.flags[-1] for s in FLAG_FIELDS if s.key == exc.key), None)
+        if flag is None or exc.key.replace(".", "_") not in typed:
+            raise
+        raise exc.naming(flag) from None
+    print_summary(run_training(config, overwrite=overwrite))
 
 
-def print_summary(result) -> None:
-    """Prints the run's headline figures as a table."""
+def print_summary(run) -> None:
+    """Prints a finished run's headline figures (its ``RunMetrics``) as a table."""
     from rich.console import Console
     from rich.table import Table
 
-    m = result.metrics
-    table = Table(title=f"kv train: {m['model']} on {m['dataset']}", show_header=False)
+    m = run.metrics()
+    table = Table(title=f"kv train: {m.model} on {m.dataset}", show_header=False)
     table.add_column(style="bold")
     table.add_column()
     rows = [
-        ("run directory", str(result.run_dir)),
-        ("parameters", f"{m['params']:,}"),
-        ("input", "x".join(map(str, m["input_shape"]))),
-        ("images (train/val)", f"{m['counts']['train']}/{m['counts']['val']}"),
-        ("epochs", str(m["epochs"])),
-        ("val accuracy", f"{m['val']['accuracy']:.4f}"),
-        ("val top-5", f"{m['val']['top5']:.4f}"),
+        ("run directory", str(run.path)),
+        ("parameters", f"{m.params:,}"),
+        ("input", "x".join(map(str, m.input_shape))),
+        ("images (train/val)", f"{m.counts['train']}/{m.counts['val']}"),
+        ("epochs", str(m.epochs)),
+        ("val accuracy", f"{m.val.accuracy:.4f}"),
+        ("val top-5", f"{m.val.top5:.4f}"),
     ]
-    if "test" in m:
-        rows.append(("test accuracy", f"{m['test']['accuracy']:.4f}"))
-    dist = m.get("distribution", {})
-    if dist.get("replicas", 1) > 1:
+    if m.test is not None:
+        rows.append(("test accuracy", f"{m.test.accuracy:.4f}"))
+    dist = m.distribution
+    if dist.replicas > 1:
         rows.append(
             (
                 "replicas",
-                f"{dist['replicas']} ({dist['strategy']}, {dist['workers']} worker(s)), "
-                f"global batch {dist['global_batch_size']}, lr {dist['lr']:g}",
+                f"{dist.replicas} ({dist.strategy}, {dist.workers} worker(s)), "
+                f"global batch {dist.global_batch_size}, lr {dist.lr:g}",
             )
         )
     rows += [
-        ("train time", f"{m['train_seconds']:.1f} s"),
-        ("images/s", f"{m['images_per_s']:,.0f}" if m["images_per_s"] else "-"),
+        ("train time", f"{m.train_seconds:.1f} s"),
+        ("images/s", f"{m.images_per_s:,.0f}" if m.images_per_s else "-"),
     ]
-    if "teacher" in m:
-        rows.append(("teacher params", f"{m['teacher']['params']:,}"))
-    if "pruning" in m:
-        p = m["pruning"]
+    if m.teacher is not None:
+        rows.append(("teacher params", f"{m.teacher.params:,}"))
+    if m.pruning is not None:
+        p = m.pruning
         rows.append(
             (
                 "sparsity",
-                f"{p['sparsity']:.1%} of the pruned weights ({p['structure']}), "
-                f"{p['model_sparsity']:.1%} of the model",
+                f"{p.sparsity:.1%} of the pruned weights ({p.structure}), "
+                f"{p.model_sparsity:.1%} of the model",
             )
         )
-        rows.append(("gzip size", f"{p['gzip_bytes']:,} bytes ({m['final_model']}, gzipped)"))
-    if "qat" in m:
-        kept = ", ".join(m["qat"]["float_layers"]) or "none"
-        rows.append((m["qat"]["scheme"].upper(), f"quantization-aware; float layers: {kept}"))
-    for name, stage in m.get("stages", {}).items():
+        rows.append(("gzip size", f"{p.gzip_bytes:,} bytes ({m.final_model}, gzipped)"))
+    if m.qat is not None:
+        kept = ", ".join(m.qat.float_layers) or "none"
+        rows.append((m.qat.scheme.upper(), f"quantization-aware; float layers: {kept}"))
+    for name, stage in (m.stages or {}).items():
         rows.append(
             (
                 f"stage {name}",
-                f"{stage['model']}, {stage['params']:,} params, "
-                f"val accuracy {stage['val']['accuracy']:.4f}",
+                f"{stage.model}, {stage.params:,} params, val accuracy {stage.val.accuracy:.4f}",
             )
         )
     for row in rows:

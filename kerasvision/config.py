@@ -5,316 +5,496 @@ then a recipe (a YAML file or the name of a recipe shipped in
 ``kerasvision/recipes``), then command-line overrides. Unknown keys are rejected
 with a suggestion, values are checked against their ranges, and the fully
 resolved config is written to the run directory as ``config.yaml``.
+
+Each field is declared once, with its type, bounds, choices and an
+:class:`~kerasvision.fieldspec.Opt` (help, flags, converter): validation,
+``kv train``'s options and the option table of docs/training.md are all made
+from these declarations (see ``kerasvision.fieldspec``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from annotated_types import Ge, Gt, Le, MinLen
 
 from kerasvision.errors import KVError, did_you_mean, unknown
+from kerasvision.fieldspec import ConfigError, Opt, load, spec_fields
 
-FLIP_MODES = ("auto", "none", "horizontal", "vertical", "horizontal_and_vertical")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULES = ("cosine", "constant")
-CACHE_MODES = ("auto", "memory", "disk", "none")
-MIXED_PRECISION = ("auto", "off", "float16", "bfloat16")
-PRUNE_STRUCTURES = ("unstructured", "2:4")
-QAT_MODES = ("off", "auto", "qat", "pqat")
+FlipMode = Literal["auto", "none", "horizontal", "vertical", "horizontal_and_vertical"]
+Optimizer = Literal["sgd", "adam", "adamw"]
+Schedule = Literal["cosine", "constant"]
+CacheMode = Literal["auto", "memory", "disk", "none"]
+MixedPrecision = Literal["auto", "off", "float16", "bfloat16"]
+PruneStructure = Literal["unstructured", "2:4"]
+QatMode = Literal["off", "auto", "qat", "pqat"]
+PRUNE_STRUCTURES: tuple[str, ...] = PruneStructure.__args__
+QAT_MODES: tuple[str, ...] = QatMode.__args__
+
+# The keys of every config section: unknown ones are rejected, numbers become text.
+_STRICT = {"extra": "forbid", "coerce_numbers_to_str": True}
+
+_data = functools.partial(Opt, group="Data")
+_model = functools.partial(Opt, group="Model")
+_optim = functools.partial(Opt, group="Optimization")
+_aug = functools.partial(Opt, group="Augmentation")
+_run = functools.partial(Opt, group="Run control")
+_distill = functools.partial(Opt, group="Distillation")
+_compress = functools.partial(Opt, group="Starting point and compression")
+
+
+def _qat_spelling(value: Any) -> Any:
+    """YAML's ``qat: true`` means ``auto``, ``false`` means ``off``."""
+    return ("auto" if value else "off") if isinstance(value, bool) else value
+
+
+def _structure_spelling(value: Any) -> Any:
+    """YAML 1.1 reads an unquoted ``2:4`` as the base-60 number 124."""
+    return "2:4" if value == 124 and not isinstance(value, bool) else value
+
+
+def _pattern_list(value: Any) -> Any:
+    """A comma-separated string (``first_conv, fc``) as a list of patterns."""
+    if isinstance(value, str):
+        return [p.strip() for p in value.split(",") if p.strip()]
+    return value
 
 
 @dataclass
 class AugmentConfig:
-    """Data augmentation, applied to the training split only.
+    """Data augmentation, applied to the training split only (fields: docs/training.md)."""
 
-    Attributes:
-        flip: ``auto`` (horizontal for natural images, none for digits), ``none``,
-            ``horizontal``, ``vertical`` or ``horizontal_and_vertical``.
-            Defaults to ``auto``.
-        rotation: Largest rotation as a fraction of a full turn. Defaults to 0.
-        zoom: Largest zoom in or out as a fraction of the size. Defaults to 0.
-        translate: Largest shift as a fraction of height and width (with
-            reflection padding; 0.125 is the classic 4-pixel CIFAR crop).
-            Defaults to 0.1.
-        contrast: Largest contrast change factor. Defaults to 0.
-        mixup: Beta-distribution alpha of mixup; 0 disables it. Defaults to 0.
-        cutmix: Beta-distribution alpha of CutMix; 0 disables it. Defaults to 0.
-        mix_prob: Fraction of training batches that mixup/CutMix are applied
-            to; the rest pass unmixed. Defaults to 1.0.
-    """
+    __pydantic_config__ = _STRICT
 
-    flip: str = "auto"
-    rotation: float = 0.0
-    zoom: float = 0.0
-    translate: float = 0.1
-    contrast: float = 0.0
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    mix_prob: float = 1.0
-
-    def validate(self) -> None:
-        if self.flip not in FLIP_MODES:
-            raise unknown("augment.flip", self.flip, FLIP_MODES)
-        for name in ("rotation", "zoom", "translate", "contrast"):
-            _check_range(f"augment.{name}", getattr(self, name), 0.0, 1.0)
-        for name in ("mixup", "cutmix"):
-            _check_range(f"augment.{name}", getattr(self, name), 0.0, 10.0)
-        _check_range("augment.mix_prob", self.mix_prob, 0.0, 1.0)
+    flip: Annotated[
+        FlipMode,
+        _aug("Flips: `auto` is horizontal, and none for `digits`.", flags=("--flip",)),
+    ] = "auto"
+    rotation: Annotated[
+        float, Ge(0), Le(1), _aug("Largest rotation, a fraction of a full turn.", ("--rotation",))
+    ] = 0.0
+    zoom: Annotated[
+        float, Ge(0), Le(1), _aug("Largest zoom in or out, a fraction of the size.", ("--zoom",))
+    ] = 0.0
+    translate: Annotated[
+        float,
+        Ge(0),
+        Le(1),
+        _aug(
+            "Largest shift, a fraction of height and width, with reflection padding "
+            "(0.125 is the classic 4-pixel CIFAR crop).",
+            ("--translate",),
+        ),
+    ] = 0.1
+    contrast: Annotated[
+        float, Ge(0), Le(1), _aug("Largest contrast change factor.", ("--contrast",))
+    ] = 0.0
+    mixup: Annotated[
+        float, Ge(0), Le(10), _aug("Mixup's Beta alpha; 0 turns it off.", ("--mixup",))
+    ] = 0.0
+    cutmix: Annotated[
+        float, Ge(0), Le(10), _aug("CutMix's Beta alpha; 0 turns it off.", ("--cutmix",))
+    ] = 0.0
+    mix_prob: Annotated[
+        float,
+        Ge(0),
+        Le(1),
+        _aug("Fraction of training batches that mixup/CutMix are applied to."),
+    ] = 1.0
 
 
 @dataclass
 class DistillConfig:
-    """Knowledge distillation settings (used when the run has a teacher).
+    """Knowledge distillation settings, used when the run has a teacher."""
 
-    Attributes:
-        alpha: Weight of the hard-label cross-entropy; ``1 - alpha`` weighs the
-            match to the teacher's softened outputs. Defaults to 0.1.
-        temperature: Softmax temperature of the soft targets. Defaults to 4.0.
+    __pydantic_config__ = _STRICT
+
+    alpha: Annotated[
+        float,
+        Ge(0),
+        Le(1),
+        _distill(
+            "Weight of the hard-label loss; 1 - alpha weighs the match to the teacher.",
+            ("--alpha",),
+        ),
+    ] = 0.1
+    temperature: Annotated[
+        float,
+        Ge(0.1),
+        Le(100),
+        _distill("Softmax temperature of the teacher's soft targets.", ("--temperature",)),
+    ] = 4.0
+
+
+@dataclass
+class PruneConfig:
+    """Magnitude pruning (tfmot), off while ``sparsity`` is 0."""
+
+    __pydantic_config__ = _STRICT
+
+    sparsity: Annotated[
+        float,
+        Ge(0),
+        Le(0.99),
+        _compress(
+            "Target sparsity (fraction of zeros) of magnitude pruning; 0 is off.", ("--prune",)
+        ),
+    ] = 0.0
+    end: Annotated[
+        float,
+        Gt(0),
+        Le(1),
+        _compress(
+            "Fraction of the run by which the target sparsity is reached; the rest "
+            "fine-tunes at it.",
+            ("--prune-end",),
+        ),
+    ] = 0.75
+    structure: Annotated[
+        PruneStructure,
+        _compress(
+            "`2:4`: two zeros in every four consecutive weights (needs sparsity 0.5).",
+            ("--prune-structure",),
+            convert=_structure_spelling,
+        ),
+    ] = "unstructured"
+    exclude: Annotated[
+        list[Annotated[str, MinLen(1)]],
+        _compress(
+            "Layers kept dense, comma-separated: name patterns (`stage1_*`) and the keywords "
+            "`first_conv` and `classifier`.",
+            ("--prune-exclude",),
+            convert=_pattern_list,
+            expect="a list of layer-name patterns",
+        ),
+    ] = field(default_factory=lambda: ["first_conv", "classifier"])
+
+    def check(self, prefix: str = "prune.") -> None:
+        """Raises ConfigError when the sparsity does not fit the structure."""
+        check_structure(self.sparsity, self.structure, prefix)
+
+
+def check_structure(sparsity: float, structure: str, prefix: str = "") -> None:
+    """Raises ConfigError unless ``sparsity`` fits ``structure`` (2:4 is exactly 0.5).
+
+    Args:
+        sparsity: The target fraction of zeros.
+        structure: ``unstructured`` or ``2:4``.
+        prefix: Prepended to the key names in the message (``prune.``).
+            Defaults to ``""``.
     """
-
-    alpha: float = 0.1
-    temperature: float = 4.0
-
-    def validate(self) -> None:
-        _check_range("distill.alpha", self.alpha, 0.0, 1.0)
-        _check_range("distill.temperature", self.temperature, 0.1, 100.0)
+    if structure not in PRUNE_STRUCTURES:
+        raise unknown(f"{prefix}structure", str(structure), PRUNE_STRUCTURES)
+    if structure == "2:4" and sparsity != 0.5:
+        raise ConfigError(
+            f"{prefix}structure 2:4 zeroes half of every pruned kernel, so {{name}} must be "
+            f"0.5, got {sparsity:g}",
+            f"{prefix}sparsity",
+        )
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines a training run.
 
-    Attributes:
-        dataset: ``digits``, ``tfds:NAME`` or a folder of class subfolders.
-            Defaults to ``digits``.
-        data_dir: Where tensorflow-datasets keeps prepared data. Defaults to None
-            (tfds' own default, ``~/tensorflow_datasets``).
-        model: A registered model name (see ``kv models``). Defaults to ``simple_cnn``.
-        weights: ``none``, ``imagenet`` or a path to a weights file, for models
-            that take pretrained weights. Defaults to ``none``.
-        width: Width multiplier for models that have one (``mobilenet_v2``).
-            Defaults to 1.0.
-        dropout: Dropout before the classifier; None keeps the model's own
-            default. Defaults to None.
-        image_size: Square input size in pixels; None takes the model's default,
-            else the dataset's own size. Defaults to None.
-        channels: 1 (grayscale) or 3 (RGB); None takes the dataset's own.
-            Defaults to None.
-        epochs: Training epochs. Defaults to 30.
-        batch_size: Images per step. Defaults to 64.
-        optimizer: ``sgd`` (with Nesterov momentum), ``adam`` or ``adamw``.
-            Defaults to ``sgd``.
-        lr: Peak learning rate; None picks 0.1 x batch/128 for SGD and 1e-3 for
-            Adam/AdamW. Defaults to None.
-        momentum: SGD momentum. Defaults to 0.9.
-        weight_decay: Decoupled weight decay, multiplied by the learning rate
-            as in PyTorch's AdamW (biases and normalization excluded). With SGD
-            momentum 0.9, 5e-3 here acts like an L2 penalty of 5e-4.
-            Defaults to 5e-3.
-        schedule: ``cosine`` (with linear warmup) or ``constant``. Defaults to
-            ``cosine``.
-        warmup_epochs: Linear warmup length in epochs. Defaults to 1.0.
-        label_smoothing: Label smoothing of the cross-entropy. Defaults to 0.1.
-        freeze_epochs: With pretrained weights, epochs trained with the backbone
-            frozen before it is fine-tuned. Defaults to 2.
-        fine_tune_lr: Learning-rate factor for the fine-tuning phase (of a
-            pretrained model, or of a run that starts from ``init``).
-            Defaults to 0.1.
-        patience: Early stopping patience in epochs on validation accuracy;
-            0 disables it. Defaults to 0.
-        time: Training budget in minutes; the epoch count shrinks to fit it and
-            the schedule follows. None means no budget. Defaults to None.
-        val_split: Fraction held out for validation when the data has no
-            validation split. Defaults to 0.2.
-        test_split: Fraction held out for a test split when the data has none;
-            0 evaluates on the validation split. Defaults to 0.0.
-        augment: Data augmentation settings. Defaults to ``AugmentConfig()``.
-        cache: ``auto`` (memory when it fits in 2 GiB), ``memory``, ``disk`` or
-            ``none``. Defaults to ``auto``.
-        mixed_precision: ``auto``, ``off``, ``float16`` or ``bfloat16``. Auto
-            picks ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU with
-            native bfloat16 instructions (AVX512-BF16 or AMX), else float32.
-            Saved models are always float32. Defaults to ``auto``.
-        devices: Devices to train on, comma-separated: ``gpu:0,gpu:1`` (or
-            ``0,1``), or ``cpu:0,cpu:1`` (the CPU split into logical devices,
-            to try multi-device training without GPUs). Several devices train
-            with ``MirroredStrategy``; under ``TF_CONFIG`` (multi-worker) it
-            names each worker's GPUs. ``batch_size`` and ``lr`` are per
-            device (replica); see docs/distributed.md. None uses every
-            visible GPU, else the CPU. Defaults to None.
-        seed: Seed of initialization, shuffling and augmentation. Defaults
-            to 42.
-        split_seed: Seed of the train/validation/test split of data that has
-            none. Kept apart from ``seed`` so runs of several seeds, and a
-            teacher and its students, share one validation set. Defaults to 42.
-        out: Run directory; None uses ``runs/<model>-<dataset>``. Defaults to None.
-        teacher: Distill from this teacher: a run directory, a model file, or
-            (inside ``stages``) the name of an earlier stage. Defaults to None.
-        distill: Distillation settings. Defaults to ``DistillConfig()``.
-        init: Start from this trained model instead of building a new one: a
-            run directory, a model file, or (inside ``stages``) the name of an
-            earlier stage. ``model``, ``weights``, ``width`` and ``dropout``
-            are then unused, and the learning rate is scaled by
-            ``fine_tune_lr``. Defaults to None.
-        prune: Target sparsity (fraction of zeros) of magnitude pruning, in
-            [0, 0.99); 0 turns pruning off. Defaults to 0.0.
-        prune_end: Fraction of the run by which the target sparsity is
-            reached, in (0, 1]; the rest fine-tunes at that sparsity.
-            Defaults to 0.75.
-        prune_structure: ``unstructured`` or ``2:4`` (two zeros in every four
-            consecutive weights, needs ``prune: 0.5``). Defaults to
-            ``unstructured``.
-        prune_exclude: Layers that stay dense: layer-name patterns
-            (``stage1_*``) and the keywords ``first_conv`` and ``classifier``.
-            Defaults to ``["first_conv", "classifier"]``.
-        qat: Quantization-aware training: ``off``, ``qat``, ``pqat``
-            (pruning-preserving) or ``auto`` (PQAT for a pruned model, else
-            QAT); ``true`` means ``auto``. With ``prune`` in a run without
-            stages, a pruning stage and then a QAT stage. Defaults to ``off``.
-        stages: Named stages trained in order, each a mapping of the keys above
-            that differ from the top level (e.g. ``teacher`` then ``student``
-            with ``teacher: teacher``). Defaults to None (one stage).
+    Each field's meaning, bounds and default are declared with it (``Opt``) and
+    listed in docs/training.md#options; ``augment``, ``distill`` and ``prune``
+    are sections of their own. ``stages`` holds named stages trained in order,
+    each a mapping of the keys that differ from the top level.
     """
 
-    dataset: str = "digits"
-    data_dir: str | None = None
-    model: str = "simple_cnn"
-    weights: str = "none"
-    width: float = 1.0
-    dropout: float | None = None
-    image_size: int | None = None
-    channels: int | None = None
-    epochs: int = 30
-    batch_size: int = 64
-    optimizer: str = "sgd"
-    lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 5e-3
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    freeze_epochs: int = 2
-    fine_tune_lr: float = 0.1
-    patience: int = 0
-    time: float | None = None
-    val_split: float = 0.2
-    test_split: float = 0.0
+    __pydantic_config__ = _STRICT
+
+    dataset: Annotated[
+        str, _data("`digits`, `tfds:NAME` or a folder of class subfolders.", ("-d", "--dataset"))
+    ] = "digits"
+    data_dir: Annotated[
+        str | None,
+        _data(
+            "Where tensorflow-datasets keeps prepared data.",
+            ("--data-dir",),
+            none="`~/tensorflow_datasets`",
+        ),
+    ] = None
+    model: Annotated[str, _model("A registered model name (`kv models`).", ("-m", "--model"))] = (
+        "simple_cnn"
+    )
+    weights: Annotated[
+        str,
+        _model(
+            "`none`, `imagenet` or a weights file, for models that take pretrained weights.",
+            ("--weights",),
+        ),
+    ] = "none"
+    width: Annotated[
+        float,
+        Ge(0.1),
+        Le(4),
+        _model(
+            "Width multiplier of models that have one (`simple_cnn`, `mobilenet_v2`).", ("--width",)
+        ),
+    ] = 1.0
+    dropout: Annotated[
+        float | None,
+        Ge(0),
+        Le(0.95),
+        _model("Dropout before the classifier.", ("--dropout",), none="the model's"),
+    ] = None
+    image_size: Annotated[
+        int | None,
+        Ge(8),
+        Le(2048),
+        _data(
+            "Square input size in pixels.",
+            ("--image-size",),
+            none="the model's default size, else the data's own",
+        ),
+    ] = None
+    channels: Annotated[
+        Literal[1, 3] | None,
+        _data(
+            "1 (grayscale) or 3 (RGB).",
+            ("--channels",),
+            none="the data's own; 3 with pretrained weights",
+        ),
+    ] = None
+    epochs: Annotated[
+        int,
+        Ge(1),
+        Le(100_000),
+        _optim("Training epochs (the upper bound under `time`).", ("-e", "--epochs")),
+    ] = 30
+    batch_size: Annotated[
+        int,
+        Ge(1),
+        Le(65_536),
+        _optim("Images per step on each device (replica).", ("-b", "--batch-size")),
+    ] = 64
+    optimizer: Annotated[
+        Optimizer,
+        _optim("`sgd` (Nesterov momentum), `adam` (no weight decay) or `adamw`.", ("--optimizer",)),
+    ] = "sgd"
+    lr: Annotated[
+        float | None,
+        Ge(1e-8),
+        Le(10),
+        _optim(
+            "Peak learning rate (per device).",
+            ("--lr",),
+            none="0.1 × batch/128 for SGD, 1e-3 for Adam/AdamW",
+        ),
+    ] = None
+    momentum: Annotated[float, Ge(0), Le(0.999), _optim("SGD momentum.", ("--momentum",))] = 0.9
+    weight_decay: Annotated[
+        float,
+        Ge(0),
+        Le(1),
+        _optim(
+            "Decoupled weight decay, multiplied by the learning rate (SGD, AdamW); "
+            "under SGD momentum 0.9, 5e-3 acts like L2 5e-4.",
+            ("--weight-decay",),
+        ),
+    ] = 5e-3
+    schedule: Annotated[
+        Schedule,
+        _optim("`cosine` (linear warmup, then cosine decay) or `constant`.", ("--schedule",)),
+    ] = "cosine"
+    warmup_epochs: Annotated[
+        float,
+        Ge(0),
+        _optim("Linear warmup length in epochs, at most `epochs`.", ("--warmup-epochs",)),
+    ] = 1.0
+    label_smoothing: Annotated[
+        float,
+        Ge(0),
+        Le(0.5),
+        _optim("Label smoothing of the cross-entropy.", ("--label-smoothing",)),
+    ] = 0.1
+    freeze_epochs: Annotated[
+        int,
+        Ge(0),
+        Le(100_000),
+        _optim(
+            "With pretrained weights: epochs with the backbone frozen (all epochs when at "
+            "least `epochs`).",
+            ("--freeze-epochs",),
+        ),
+    ] = 2
+    fine_tune_lr: Annotated[
+        float,
+        Ge(1e-6),
+        Le(1),
+        _optim(
+            "Learning-rate factor once a pretrained backbone is unfrozen, and of a whole "
+            "run that starts from `init`.",
+            ("--fine-tune-lr",),
+        ),
+    ] = 0.1
+    patience: Annotated[
+        int,
+        Ge(0),
+        Le(100_000),
+        _run(
+            "Early-stopping patience in epochs on validation accuracy; 0 is off.", ("--patience",)
+        ),
+    ] = 0
+    time: Annotated[
+        float | None,
+        Ge(0.1),
+        Le(1e6),
+        _run(
+            "Training budget in minutes; the epoch count and the schedule shrink to fit it.",
+            ("--time",),
+            none="no budget",
+        ),
+    ] = None
+    val_split: Annotated[
+        float,
+        Ge(0.01),
+        Le(0.9),
+        _data("Validation fraction of data that has no validation split.", ("--val-split",)),
+    ] = 0.2
+    test_split: Annotated[
+        float,
+        Ge(0),
+        Le(0.9),
+        _data(
+            "Test fraction of data that has no test split; 0 evaluates on validation.",
+            ("--test-split",),
+        ),
+    ] = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    cache: str = "auto"
-    mixed_precision: str = "auto"
-    devices: str | None = None
-    seed: int = 42
-    split_seed: int = 42
-    out: str | None = None
-    teacher: str | None = None
+    cache: Annotated[
+        CacheMode,
+        _data("`auto` (memory when it fits in 2 GiB), `memory`, `disk` or `none`.", ("--cache",)),
+    ] = "auto"
+    mixed_precision: Annotated[
+        MixedPrecision,
+        _optim(
+            "`auto`: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with native bfloat16, "
+            "else float32.",
+            ("--mixed-precision",),
+        ),
+    ] = "auto"
+    devices: Annotated[
+        str | None,
+        _optim(
+            "Devices to train on: `gpu:0,gpu:1` (or `0,1`), or `cpu:0,cpu:1`; several train "
+            "with MirroredStrategy.",
+            ("--devices",),
+            none="every visible GPU, else the CPU",
+            check=lambda spec: parse_devices(spec),
+        ),
+    ] = None
+    seed: Annotated[
+        int, _run("Seed of initialization, shuffling and augmentation.", ("--seed",))
+    ] = 42
+    split_seed: Annotated[
+        int,
+        _run(
+            "Seed of the train/validation/test split of data without one (apart from "
+            "`seed`, so that runs of several seeds share one validation set).",
+            ("--split-seed",),
+        ),
+    ] = 42
+    out: Annotated[
+        str | None, _run("Run directory.", ("-o", "--out"), none="`runs/<model>-<dataset>`")
+    ] = None
+    teacher: Annotated[
+        str | None,
+        _distill(
+            "Distill from this teacher: a run directory, a model file, or (in `stages`) an "
+            "earlier stage.",
+            ("--teacher",),
+            none="no distillation",
+        ),
+    ] = None
     distill: DistillConfig = field(default_factory=DistillConfig)
-    init: str | None = None
-    prune: float = 0.0
-    prune_end: float = 0.75
-    prune_structure: str = "unstructured"
-    prune_exclude: list[str] = field(default_factory=lambda: ["first_conv", "classifier"])
-    qat: str = "off"
-    stages: dict[str, dict[str, Any]] | None = None
+    init: Annotated[
+        str | None,
+        _compress(
+            "Start from this trained model (a run directory, a model file, or an earlier "
+            "stage) and fine-tune it at `fine_tune_lr` × the learning rate.",
+            ("--init",),
+            none="a new model",
+        ),
+    ] = None
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    qat: Annotated[
+        QatMode,
+        _compress(
+            "Quantization-aware training: `auto` (a bare `--qat`: PQAT for a pruned model, "
+            "else QAT), `qat`, `pqat` or `off`.",
+            ("--qat",),
+            convert=_qat_spelling,
+            flag_value="auto",
+        ),
+    ] = "off"
+    stages: Annotated[
+        dict[str, dict[str, Any]] | None,
+        _run(
+            "Named stages trained in order, each a mapping of the keys that differ from "
+            "the top level.",
+            none="one stage",
+        ),
+    ] = None
 
     def validate(self) -> TrainConfig:
-        """Checks every value; raises KVError naming the first bad one."""
-        if not self.dataset:
-            raise KVError("dataset must not be empty")
-        _check_range("epochs", self.epochs, 1, 100_000)
-        _check_range("batch_size", self.batch_size, 1, 65_536)
-        if self.image_size is not None:
-            _check_range("image_size", self.image_size, 8, 2048)
-        if self.channels not in (None, 1, 3):
-            raise KVError(f"channels must be 1 or 3, got {self.channels}")
-        if self.optimizer not in OPTIMIZERS:
-            raise unknown("optimizer", self.optimizer, OPTIMIZERS)
-        if self.schedule not in SCHEDULES:
-            raise unknown("schedule", self.schedule, SCHEDULES)
-        if self.cache not in CACHE_MODES:
-            raise unknown("cache mode", self.cache, CACHE_MODES)
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise unknown("mixed_precision", self.mixed_precision, MIXED_PRECISION)
-        if self.devices is not None:
-            parse_devices(self.devices)
-        if self.lr is not None:
-            _check_range("lr", self.lr, 1e-8, 10.0, low_open=False)
-        _check_range("width", self.width, 0.1, 4.0)
-        if self.dropout is not None:
-            _check_range("dropout", self.dropout, 0.0, 0.95)
-        _check_range("momentum", self.momentum, 0.0, 0.999)
-        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
-        _check_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
-        _check_range("freeze_epochs", self.freeze_epochs, 0, 100_000)
-        _check_range("fine_tune_lr", self.fine_tune_lr, 1e-6, 1.0)
-        _check_range("patience", self.patience, 0, 100_000)
-        if self.time is not None:
-            _check_range("time", self.time, 0.1, 1e6)
-        _check_range("val_split", self.val_split, 0.01, 0.9)
-        _check_range("test_split", self.test_split, 0.0, 0.9)
-        if self.val_split + self.test_split >= 0.95:
-            raise KVError(
-                f"val_split + test_split must leave data to train on, got "
-                f"{self.val_split} + {self.test_split}"
-            )
-        self.augment.validate()
-        self.distill.validate()
-        self._validate_compression()
+        """Checks and coerces every value in place; raises KVError naming the first bad one."""
+        checked = load(TrainConfig, upgrade_keys(dataclasses.asdict(self)))
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(checked, f.name))
+        self._check_relations()
         if self.stages is not None:
             stage_configs(self)
         return self
 
-    def _validate_compression(self) -> None:
-        _check_range("prune", self.prune, 0.0, 0.99)
-        if not 0.0 < self.prune_end <= 1.0:
-            raise KVError(f"prune_end must be in (0, 1], got {self.prune_end}")
-        if self.prune_structure not in PRUNE_STRUCTURES:
-            raise unknown("prune_structure", str(self.prune_structure), PRUNE_STRUCTURES)
-        if self.prune_structure == "2:4" and self.prune != 0.5:
-            raise KVError(
-                f"prune_structure 2:4 zeroes half of every pruned kernel; set prune to 0.5, "
-                f"got {self.prune:g}"
+    def _check_relations(self) -> None:
+        """The checks that involve several fields."""
+        if not self.dataset:
+            raise ConfigError("{name} must not be empty", "dataset")
+        if self.warmup_epochs > self.epochs:
+            raise ConfigError(
+                f"{{name}} must be between 0 and epochs ({self.epochs}), got "
+                f"{self.warmup_epochs:g}",
+                "warmup_epochs",
             )
-        if not isinstance(self.prune_exclude, list) or not all(
-            isinstance(p, str) and p for p in self.prune_exclude
-        ):
-            raise KVError(
-                f"prune_exclude must be a list of layer-name patterns, got {self.prune_exclude!r}"
+        if self.val_split + self.test_split >= 0.95:
+            raise ConfigError(
+                f"val_split + {{name}} must leave data to train on, got "
+                f"{self.val_split} + {self.test_split}",
+                "test_split",
             )
-        if self.qat not in QAT_MODES:
-            raise unknown("qat mode", str(self.qat), QAT_MODES)
-        if self.prune and self.time is not None:
+        self.prune.check()
+        if self.prune.sparsity and self.time is not None:
             raise KVError(
-                "prune and time cannot be combined: the pruning schedule needs the step count"
+                "prune.sparsity and time cannot be combined: the pruning schedule needs the "
+                "step count"
             )
-        if self.prune and self.patience:
+        if self.prune.sparsity and self.patience:
             raise KVError(
-                "prune and patience cannot be combined: stopping early would miss the target "
-                "sparsity"
+                "prune.sparsity and patience cannot be combined: stopping early would miss the "
+                "target sparsity"
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as nested plain data (what ``config.yaml`` holds)."""
         return dataclasses.asdict(self)
 
     @property
     def run_dir(self) -> Path:
+        """``out``, or ``runs/<model>-<dataset name>``."""
         if self.out:
             return Path(self.out)
         name = self.dataset.replace("tfds:", "").rstrip("/").split("/")[-1] or "data"
         return Path("runs") / f"{self.model}-{name}"
-
-
-def _check_range(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise KVError(f"{name} must be a number, got {value!r}")
-    if value < low or value > high or (low_open and value == low):
-        raise KVError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
 
 
 _DEVICE = re.compile(r"/?(?:device:)?(cpu|gpu):(\d+)")
@@ -384,39 +564,58 @@ def read_recipe(name_or_path: str) -> dict[str, Any]:
     return data
 
 
-def _coerce(name: str, value: Any, kind: Any) -> Any:
-    """Coerces YAML scalars to the field's type (ints for floats, 'none' strings)."""
-    if value is None:
-        return None
-    if name == "qat" and isinstance(value, bool):
-        return "auto" if value else "off"
-    if name == "prune_structure" and value == 124:
-        return "2:4"  # YAML 1.1 reads an unquoted 2:4 as the base-60 number 124
-    if name == "prune_exclude" and isinstance(value, str):
-        return [p.strip() for p in value.split(",") if p.strip()]
-    text = str(kind)
-    if "float" in text and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if text in ("int", "int | None") and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if text == "str" and isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return value
+# The keys of configs written before ``prune`` became a section, and where they went.
+_OLD_PRUNE_KEYS = {"prune_end": "end", "prune_structure": "structure", "prune_exclude": "exclude"}
+_SECTIONS = ("augment", "distill", "prune")
 
 
-def _apply(target: Any, data: dict[str, Any], prefix: str = "") -> None:
-    fields = {f.name: f for f in dataclasses.fields(target)}
-    for key, value in data.items():
-        key = str(key).replace("-", "_")
-        if key not in fields:
-            raise KVError(f"unknown config key '{prefix}{key}'{did_you_mean(key, fields)}")
-        current = getattr(target, key)
-        if dataclasses.is_dataclass(current):
-            if not isinstance(value, dict):
-                raise KVError(f"config key '{prefix}{key}' must be a mapping")
-            _apply(current, value, prefix=f"{prefix}{key}.")
+def upgrade_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with ``-`` read as ``_`` in keys and old flat keys moved into their sections.
+
+    A number for ``prune`` is ``prune.sparsity``; ``prune_end``,
+    ``prune_structure`` and ``prune_exclude`` are ``prune.end``,
+    ``prune.structure`` and ``prune.exclude``. The keys of each stage are
+    upgraded alike, so that recipes and run directories written before the
+    ``prune`` section still load (and resume) as they did.
+    """
+    out = {str(k).replace("-", "_"): v for k, v in data.items()}
+    for section in _SECTIONS:
+        if isinstance(out.get(section), dict):
+            out[section] = {str(k).replace("-", "_"): v for k, v in out[section].items()}
+    if "prune" in out and not isinstance(out["prune"], dict):
+        out["prune"] = {"sparsity": out["prune"]}
+    for old, new in _OLD_PRUNE_KEYS.items():
+        if old in out:
+            section = out["prune"] if isinstance(out.get("prune"), dict) else {}
+            out["prune"] = {**section, new: out.pop(old)}
+    if isinstance(out.get("stages"), dict):
+        out["stages"] = {
+            name: upgrade_keys(keys) if isinstance(keys, dict) else keys
+            for name, keys in out["stages"].items()
+        }
+    return out
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` (both upgraded) applied; sections merge key by key."""
+    out = dict(base)
+    for key, value in changes.items():
+        if key in _SECTIONS and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
         else:
-            setattr(target, key, _coerce(key, value, fields[key].type))
+            out[key] = value
+    return out
+
+
+def _validated(data: dict[str, Any], prefix: str = "") -> TrainConfig:
+    config = load(TrainConfig, data, prefix)
+    try:
+        config._check_relations()
+    except ConfigError as exc:
+        raise ConfigError(exc.template, prefix + exc.key) from None
+    if config.stages is not None:
+        stage_configs(config)
+    return config
 
 
 def build_config(recipe: str | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -430,26 +629,18 @@ def build_config(recipe: str | None = None, overrides: dict[str, Any] | None = N
     Returns:
         The validated ``TrainConfig``.
     """
-    config = TrainConfig()
-    if recipe:
-        _apply(config, read_recipe(recipe))
-    if overrides:
-        _apply(config, overrides)
-    return config.validate()
+    data = upgrade_keys(read_recipe(recipe)) if recipe else {}
+    return _validated(_merge(data, upgrade_keys(overrides or {})))
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """Rebuilds a config from ``TrainConfig.to_dict()`` output (e.g. a run's config.yaml)."""
-    config = TrainConfig()
-    _apply(config, data)
-    return config.validate()
+    return _validated(upgrade_keys(data))
 
 
 def override_config(config: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """A validated copy of ``config`` with ``overrides`` applied (nested, as ``--set`` gives)."""
-    copy = config_from_dict(config.to_dict())
-    _apply(copy, overrides)
-    return copy.validate()
+    return _validated(_merge(config.to_dict(), upgrade_keys(overrides)))
 
 
 def stage_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
@@ -467,11 +658,9 @@ def stage_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
             raise KVError(f"stage name '{name}' must be a word other than 'model' or 'stages'")
         if not isinstance(keys, dict):
             raise KVError(f"stage '{name}' must be a mapping of config keys")
+        keys = upgrade_keys(keys)
         if "stages" in keys or "out" in keys or "devices" in keys:
             raise KVError(f"stage '{name}' cannot set 'stages', 'out' or 'devices'")
-        stage = TrainConfig()
-        _apply(stage, base)
-        _apply(stage, keys, prefix=f"stages.{name}.")
         for key, verb in (("teacher", "distills from"), ("init", "starts from")):
             ref = keys.get(key)
             if ref and not _is_path_like(ref) and ref not in seen:
@@ -479,8 +668,7 @@ def stage_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
                     f"stage '{name}' {verb} '{ref}', which is not an earlier stage"
                     f"{did_you_mean(str(ref), seen)}"
                 )
-        stage.stages = None
-        out.append((str(name), stage.validate()))
+        out.append((str(name), _validated(_merge(base, keys), prefix=f"stages.{name}.")))
         seen.append(str(name))
     return out
 
@@ -490,21 +678,25 @@ def compression_stages(config: TrainConfig) -> TrainConfig:
 
     QAT starts from a finished, stripped pruned model, so ``prune`` with
     ``qat`` becomes a ``pruned`` stage (``qat: off``) and then a ``qat`` stage
-    that starts from it (``prune: 0``), each for ``epochs`` epochs. Any other
-    config is returned as it is.
+    that starts from it (``prune.sparsity: 0``), each for ``epochs`` epochs.
+    Any other config is returned as it is.
     """
-    if config.stages or not config.prune or config.qat == "off":
+    if config.stages or not config.prune.sparsity or config.qat == "off":
         return config
     stages = {
         "pruned": {"qat": "off"},
         "qat": {
             "init": "pruned",
-            "prune": 0.0,
-            "prune_structure": "unstructured",
+            "prune": {"sparsity": 0.0, "structure": "unstructured"},
             "qat": config.qat,
         },
     }
     return dataclasses.replace(config, stages=stages).validate()
+
+
+def option_fields() -> tuple:
+    """The fields of ``TrainConfig`` with their ``Opt``, as ``kv train`` and the docs list them."""
+    return spec_fields(TrainConfig)
 
 
 def _is_path_like(value: Any) -> bool:

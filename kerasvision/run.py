@@ -366,7 +366,9 @@ class Run:
             shutil.rmtree(self.path)
             is_run = False
         if is_run:
-            old = self.config_dict()
+            from kerasvision.config import upgrade_keys  # a run written with older keys
+
+            old = upgrade_keys(self.config_dict())
             changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
             if changed:
                 raise KVError(

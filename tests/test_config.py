@@ -1,17 +1,24 @@
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 
 from kerasvision.config import (
+    PruneConfig,
     TrainConfig,
     build_config,
+    check_structure,
     compression_stages,
     config_from_dict,
     list_recipes,
+    option_fields,
     override_config,
     stage_configs,
 )
 from kerasvision.errors import KVError
+from kerasvision.fieldspec import ConfigError
 
 
 def test_defaults_are_valid():
@@ -149,15 +156,21 @@ def test_compression_keys_accept_their_yaml_spellings(tmp_path):
         "prune: 0.5\nprune_structure: 2:4\nqat: true\nprune_exclude: first_conv, fc\n"
     )
     config = build_config(str(recipe))
-    assert config.prune_structure == "2:4"  # not the base-60 number 124 that YAML reads
-    assert config.qat == "auto" and config.prune_exclude == ["first_conv", "fc"]
+    assert config.prune.structure == "2:4"  # not the base-60 number 124 that YAML reads
+    assert config.qat == "auto" and config.prune.exclude == ["first_conv", "fc"]
+    assert config.prune.sparsity == 0.5
     assert build_config(overrides={"qat": False}).qat == "off"
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("prune:\n  sparsity: 0.5\n  structure: 2:4\n  exclude: first_conv, fc\n")
+    assert build_config(str(nested)).prune == config.prune
 
 
 @pytest.mark.parametrize("end", [0, 1.25])
 def test_a_pruning_end_outside_the_run_is_rejected(end):
-    with pytest.raises(KVError, match=f"prune_end must be in \\(0, 1\\], got {end}"):
-        build_config(overrides={"prune": 0.5, "prune_end": end})
+    with pytest.raises(KVError, match=f"prune.end must be in \\(0, 1\\], got {end}"):
+        build_config(overrides={"prune": {"sparsity": 0.5, "end": end}})
+    with pytest.raises(KVError, match=f"prune.end must be in \\(0, 1\\], got {end}"):
+        build_config(overrides={"prune": 0.5, "prune_end": end})  # the old flat keys
 
 
 def test_a_stage_starts_only_from_an_earlier_stage():
@@ -172,7 +185,128 @@ def test_prune_with_qat_becomes_a_pruned_then_a_qat_stage():
     stages = dict(stage_configs(config))
     assert list(stages) == ["pruned", "qat"]
     pruned = stages["pruned"]
-    assert (pruned.init, pruned.prune, pruned.qat) == ("a.keras", 0.5, "off")
-    assert (stages["qat"].init, stages["qat"].prune, stages["qat"].qat) == ("pruned", 0.0, "auto")
+    assert (pruned.init, pruned.prune.sparsity, pruned.qat) == ("a.keras", 0.5, "off")
+    qat = stages["qat"]
+    assert (qat.init, qat.prune.sparsity, qat.qat) == ("pruned", 0.0, "auto")
     plain = build_config(overrides={"prune": 0.5})
     assert compression_stages(plain) is plain
+
+
+def _nested(key: str, value):
+    """``{"prune": {"end": value}}`` for ``prune.end``."""
+    *parents, last = key.split(".")
+    out = {last: value}
+    for parent in reversed(parents):
+        out = {parent: out}
+    return out
+
+
+@pytest.mark.parametrize(
+    "spec", [f for f in option_fields() if f.high is not None], ids=lambda f: f.key
+)
+def test_every_bounded_field_rejects_a_value_above_its_bound_naming_its_key(spec):
+    value = spec.high * 2 + 1
+    if spec.kind is int:
+        value = int(value)
+    with pytest.raises(ConfigError, match=f"^{re.escape(spec.key)} must be") as caught:
+        build_config(overrides=_nested(spec.key, value))
+    assert caught.value.key == spec.key
+
+
+@pytest.mark.parametrize("spec", [f for f in option_fields() if f.choices], ids=lambda f: f.key)
+def test_every_field_with_choices_takes_each_choice_and_rejects_others(spec):
+    extra = {"prune": {"sparsity": 0.5}} if spec.key == "prune.structure" else {}
+    for choice in spec.choices:
+        config = build_config(overrides=_merge_nested(extra, _nested(spec.key, choice)))
+        value = config
+        for part in spec.key.split("."):
+            value = getattr(value, part)
+        assert value == choice
+    with pytest.raises(ConfigError) as caught:
+        build_config(overrides=_nested(spec.key, "no-such-choice"))
+    assert caught.value.key == spec.key
+
+
+def _merge_nested(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = {**out[key], **value} if isinstance(out.get(key), dict) else value
+    return out
+
+
+def test_every_field_has_help_and_each_flag_names_one_field():
+    fields = option_fields()
+    assert all(f.opt.help for f in fields)
+    flags = [flag for f in fields for flag in f.opt.flags]
+    assert len(flags) == len(set(flags))
+    assert {f.key for f in fields} >= {"prune.sparsity", "prune.end", "augment.mix_prob"}
+
+
+def test_old_flat_prune_keys_load_as_the_prune_section(tmp_path):
+    old = build_config().to_dict()
+    old.pop("prune")
+    old.update(prune=0.5, prune_end=0.5, prune_structure="2:4", prune_exclude=["fc"])
+    config = config_from_dict(old)  # a run directory written before the section
+    assert config.prune == PruneConfig(sparsity=0.5, end=0.5, structure="2:4", exclude=["fc"])
+    assert config_from_dict(config.to_dict()) == config
+
+
+def test_old_keys_in_stages_and_set_style_overrides_keep_working():
+    from kerasvision.cli.train import parse_set
+
+    recipe = build_config("cifar10-edge-int8")
+    overrides = parse_set(("prune=0.3", "prune-end=0.4", "stages.pruned.prune_end=0.25"))
+    assert overrides == {"prune": 0.3, "prune-end": 0.4, "stages": {"pruned": {"prune_end": 0.25}}}
+    stages = {"pruned": {"init": "a.keras", "prune": 0.5, "prune_end": 0.25}}
+    config = build_config(overrides={**overrides, "stages": stages})
+    assert (config.prune.sparsity, config.prune.end) == (0.3, 0.4)
+    assert config.stages["pruned"]["prune"] == {"sparsity": 0.5, "end": 0.25}
+    assert dict(stage_configs(config))["pruned"].prune.end == 0.25
+    # A number for prune over a recipe's prune section sets only the sparsity.
+    assert dict(stage_configs(recipe))["pruned"].prune.end == 0.5
+    changed = override_config(dict(stage_configs(recipe))["pruned"], {"prune": 0.3})
+    assert (changed.prune.sparsity, changed.prune.end) == (0.3, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("mixup", "augment.mixup"),
+        ("prune_sparsity", "prune.sparsity"),
+        ("alpha", "distill.alpha"),
+    ],
+)
+def test_an_unknown_key_that_belongs_in_a_section_is_answered_with_the_new_key(key, suggestion):
+    with pytest.raises(KVError, match=f"unknown config key '{key}' .did you mean '{suggestion}'"):
+        build_config(overrides={key: 0.2})
+
+
+def test_the_2_4_rule_is_one_check_for_the_config_and_the_library():
+    with pytest.raises(ConfigError, match="prune.structure 2:4 .* prune.sparsity must be 0.5"):
+        build_config(overrides={"prune": {"sparsity": 0.3, "structure": "2:4"}})
+    with pytest.raises(ConfigError, match="^structure 2:4 .* sparsity must be 0.5, got 0.3"):
+        check_structure(0.3, "2:4")
+
+
+def test_resuming_a_run_written_with_the_old_flat_keys_compares_equal(tmp_path):
+    from kerasvision.run import Run
+
+    config = build_config(overrides={"prune": 0.5, "out": str(tmp_path)})
+    old = config.to_dict()
+    section = old.pop("prune")
+    old.update(prune=0.5, prune_end=section["end"], prune_structure="unstructured")
+    old["prune_exclude"] = section["exclude"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    assert Run(tmp_path).prepare(config.to_dict()) is True  # resumes
+    other = build_config(overrides={"prune": {"sparsity": 0.5, "end": 0.5}, "out": str(tmp_path)})
+    with pytest.raises(KVError, match=r"differs in: prune\)"):
+        Run(tmp_path).prepare(other.to_dict())
+
+
+def test_validate_coerces_in_place_and_rejects_a_bad_edit():
+    config = build_config()
+    config.epochs = 3.0
+    assert config.validate() is config and config.epochs == 3 and isinstance(config.epochs, int)
+    config.augment.translate = 2
+    with pytest.raises(ConfigError, match="augment.translate must be between 0 and 1, got 2"):
+        config.validate()

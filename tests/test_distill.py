@@ -145,8 +145,8 @@ def test_train_with_a_teacher_run_directory(tmp_path):
     result = train(
         build_config(overrides=base | {"out": str(tmp_path / "s"), "teacher": str(teacher.run_dir)})
     )
-    assert result.metrics["teacher"]["params"] == teacher.metrics["params"]
-    assert result.metrics["distill"] == {"alpha": 0.1, "temperature": 4.0}
+    assert result.metrics.teacher.params == teacher.metrics.params
+    assert result.metrics.distill == {"alpha": 0.1, "temperature": 4.0}
     history = (tmp_path / "s" / "history.csv").read_text().splitlines()[0]
     assert "distillation_loss" in history
 
@@ -191,7 +191,7 @@ def test_staged_recipe_trains_teacher_then_student(tmp_path):
     assert metrics["final_model"] == "student.keras"
     assert list(metrics["stages"]) == ["teacher", "student"]
     assert metrics["teacher"]["path"].endswith("teacher.keras")
-    assert result.metrics["model"] == "tiny_cnn"
+    assert result.metrics.model == "tiny_cnn"
     student_config = (run / "stages" / "student" / "config.yaml").read_text()
     assert "teacher.keras" in student_config
 

@@ -140,8 +140,8 @@ _MIRRORED = """
         rows = read_history(result.run_dir / "history.csv")
         out[name] = {
             "loss": [r["loss"] for r in rows],
-            "val_loss": result.metrics["val"]["loss"],
-            "distribution": result.metrics["distribution"],
+            "val_loss": result.metrics.val.loss,
+            "distribution": dataclasses.asdict(result.metrics.distribution),
         }
     print(json.dumps(out))
 """
@@ -176,7 +176,7 @@ _WORKER = """
     np.savez(sys.argv[2], *result.model.get_weights())
     strategy = create_strategy(None)  # the one train() created
     agreed = from_chief(5 if is_chief(strategy) else 99, strategy)
-    print(json.dumps({**result.metrics["distribution"], "from_chief": agreed}))
+    print(json.dumps({**dataclasses.asdict(result.metrics.distribution), "from_chief": agreed}))
 """
 
 

@@ -121,7 +121,7 @@ def test_2_4_masks_hold_in_every_pruned_kernel():
 
 
 def test_2_4_needs_half_the_weights_pruned():
-    with pytest.raises(KVError, match="prune must be 0.5"):
+    with pytest.raises(KVError, match="structure 2:4 .* sparsity must be 0.5, got 0.75"):
         prune_model(small_cnn(), 0.75, PruningPlan(0, 4, 1), structure="2:4")
 
 

@@ -16,6 +16,7 @@ from kerasvision.compress.pruning import gzip_size, is_pruning
 from kerasvision.compress.qat import is_quantized
 from kerasvision.config import build_config, stage_configs
 from kerasvision.models.saving import load_model
+from kerasvision.run import QATFigures
 from kerasvision.training import train
 
 BASE = {"batch_size": 128, "mixed_precision": "off", "augment": {"translate": 0.0}}
@@ -42,8 +43,7 @@ def test_pruning_a_trained_run_saves_a_sparse_plain_model_and_its_table(tmp_path
         overrides=BASE
         | {
             "init": str(trained_run),
-            "prune": 0.6,
-            "prune_end": 0.5,
+            "prune": {"sparsity": 0.6, "end": 0.5},
             "epochs": 2,
             "out": str(out),
             "model": "resnet20",
@@ -57,7 +57,7 @@ def test_pruning_a_trained_run_saves_a_sparse_plain_model_and_its_table(tmp_path
     assert pruning["sparsity"] == pytest.approx(0.6, abs=0.01)
     assert pruning["gzip_bytes"] == gzip_size(out / "model.keras")
     steps = 2 * math.ceil(metrics["counts"]["train"] / 128)
-    assert 0 < pruning["schedule"]["end_step"] <= steps / 2  # prune_end 0.5: half the run
+    assert 0 < pruning["schedule"]["end_step"] <= steps / 2  # prune.end 0.5: half the run
     rows = {row["layer"]: row for row in pruning["layers"]}
     assert not rows["stage1_block1_conv"]["pruned"] and not rows["logits"]["pruned"]
     assert rows["fc"]["sparsity"] == pytest.approx(0.6, abs=0.01)
@@ -90,12 +90,8 @@ def test_qat_trains_in_float32_and_saves_a_model_that_reloads(tmp_path, trained_
         }
     )
     metrics = train(config).metrics
-    assert metrics["precision_policy"] == "float32"
-    assert metrics["qat"] == {
-        "scheme": "qat",
-        "float_layers": ["normalize (Rescaling)"],
-        "inlined": [],
-    }
+    assert metrics.precision_policy == "float32"
+    assert metrics.qat == QATFigures("qat", float_layers=["normalize (Rescaling)"], inlined=[])
     assert is_quantized(load_model(out / "model.keras"))
 
 
@@ -121,13 +117,13 @@ def test_a_recipe_runs_teacher_student_pruned_qat_and_keeps_each_model(tmp_path)
     metrics = train(build_config(str(recipe), {"out": str(out)})).metrics
     for name in ("teacher", "student", "pruned", "qat"):
         assert (out / f"{name}.keras").is_file(), name
-    assert list(metrics["stages"]) == ["teacher", "student", "pruned", "qat"]
-    assert metrics["final_model"] == "qat.keras"
-    pruned = metrics["stages"]["pruned"]
-    assert pruned["pruning"]["sparsity"] == pytest.approx(0.5, abs=0.01)
-    assert pruned["teacher"]["path"].endswith("teacher.keras")  # still distilling
-    assert pruned["init"].endswith("student.keras")
-    assert metrics["qat"]["scheme"] == "pqat"  # auto: the model it starts from is pruned
+    assert list(metrics.stages) == ["teacher", "student", "pruned", "qat"]
+    assert metrics.final_model == "qat.keras"
+    pruned = metrics.stages["pruned"]
+    assert pruned.pruning.sparsity == pytest.approx(0.5, abs=0.01)
+    assert pruned.teacher.path.endswith("teacher.keras")  # still distilling
+    assert pruned.init.endswith("student.keras")
+    assert metrics.qat.scheme == "pqat"  # auto: the model it starts from is pruned
     assert is_quantized(load_model(out / "qat.keras"))
 
 
@@ -146,10 +142,12 @@ def test_prune_and_qat_without_stages_run_as_two_stages(tmp_path, trained_run, c
     ("args", "message"),
     [
         (["--prune", "0.5", "--prune-exclude", "stage9_*"], "matches no prunable layer"),
-        (["--prune", "0.3", "--prune-structure", "2:4"], "set prune to 0.5"),
-        (["--prune", "1.5"], "prune must be between 0 and 0.99"),
-        (["--qat", "int8"], "unknown qat mode 'int8'"),
-        (["--prune", "0.5", "--time", "2"], "prune and time cannot be combined"),
+        (["--prune", "0.3", "--prune-structure", "2:4"], "2:4 zeroes half of every pruned"),
+        (["--prune", "0.3", "--prune-structure", "2:4"], "so --prune must be 0.5, got 0.3"),
+        (["--prune", "1.5"], "--prune must be between 0 and 0.99, got 1.5"),
+        (["--set", "prune.sparsity=1.5"], "prune.sparsity must be between 0 and 0.99"),
+        (["--qat", "int8"], "unknown --qat 'int8'"),
+        (["--prune", "0.5", "--time", "2"], "prune.sparsity and time cannot be combined"),
     ],
 )
 def test_bad_compression_options_are_one_line_and_write_nothing(
@@ -177,12 +175,14 @@ def test_the_cifar10_edge_int8_recipe_prunes_then_quantizes_the_edge_student():
     edge = dict(stage_configs(build_config("cifar10-edge")))
     assert list(stages) == ["teacher", "student", "pruned", "qat"]
     assert stages["teacher"] == edge["teacher"] and stages["student"] == edge["student"]
-    assert (stages["pruned"].init, stages["pruned"].prune, stages["pruned"].teacher) == (
+    pruned, qat = stages["pruned"], stages["qat"]
+    assert (pruned.init, pruned.prune.sparsity, pruned.prune.end, pruned.teacher) == (
         "student",
+        0.5,
         0.5,
         "teacher",
     )
-    assert (stages["qat"].init, stages["qat"].qat, stages["qat"].prune) == ("pruned", "auto", 0.0)
+    assert (qat.init, qat.qat, qat.prune.sparsity) == ("pruned", "auto", 0.0)
 
 
 def test_a_quantization_aware_model_is_not_compressed_again(tmp_path, trained_run, capsys):

@@ -9,8 +9,10 @@ import yaml
 from kerasvision.backend import keras
 from kerasvision.config import build_config
 from kerasvision.errors import KVError
+from kerasvision.training import fitting as fitting_module
 from kerasvision.training import read_history, train
 from kerasvision.training import trainer as trainer_module
+from kerasvision.training.plan import plan_phases
 
 
 def _config(tmp_path, **overrides):
@@ -62,7 +64,7 @@ def test_a_finished_run_is_kept_unless_overwritten(tmp_path):
     train(config)
     with pytest.raises(KVError, match="already holds a finished run"):
         train(config)
-    assert train(config, overwrite=True).metrics["epochs"] == 1
+    assert train(config, overwrite=True).metrics.epochs == 1
 
 
 def test_an_unfinished_run_with_another_config_is_not_resumed(tmp_path):
@@ -82,7 +84,7 @@ def test_an_unfinished_run_resumes_only_on_as_many_replicas_as_it_started_on(tmp
     (run / "checkpoints" / "replicas.json").write_text('{"replicas": 2}')
     with pytest.raises(KVError, match=r"trained on 2 replica\(s\), not 1: resuming would"):
         train(config)
-    assert train(config, overwrite=True).metrics["epochs"] == 1
+    assert train(config, overwrite=True).metrics.epochs == 1
     assert not (run / "checkpoints" / "replicas.json").exists()  # finished: nothing to resume
 
 
@@ -101,7 +103,7 @@ class _Crash(Exception):
 def test_rerunning_after_a_crash_resumes_without_repeating_epochs(tmp_path, monkeypatch):
     config = _config(tmp_path, epochs=3)
     started: list[int] = []
-    original = trainer_module.create_callbacks
+    original = fitting_module.create_callbacks
 
     def with_crash(*args, crash: bool, **kwargs):
         class Probe(keras.callbacks.Callback):
@@ -115,13 +117,13 @@ def test_rerunning_after_a_crash_resumes_without_repeating_epochs(tmp_path, monk
         return [*original(*args, **kwargs), Probe()]
 
     monkeypatch.setattr(
-        trainer_module, "create_callbacks", lambda *a, **k: with_crash(*a, crash=True, **k)
+        fitting_module, "create_callbacks", lambda *a, **k: with_crash(*a, crash=True, **k)
     )
     with pytest.raises(_Crash):
         train(config)
     assert not (config.run_dir / "metrics.json").exists()
     monkeypatch.setattr(
-        trainer_module, "create_callbacks", lambda *a, **k: with_crash(*a, crash=False, **k)
+        fitting_module, "create_callbacks", lambda *a, **k: with_crash(*a, crash=False, **k)
     )
     result = train(config)
     assert started == [0, 1, 2]  # epochs 0 and 1 ran once, the rerun went on at 2
@@ -132,12 +134,12 @@ def test_rerunning_after_a_crash_resumes_without_repeating_epochs(tmp_path, monk
 def test_pretrained_models_train_frozen_then_fine_tune(tmp_path):
     config = build_config(overrides={"model": "mobilenet_v2", "weights": "x", "epochs": 5})
     model = keras.Sequential([keras.layers.Dense(1, name="backbone")])
-    phases = trainer_module.plan_phases(model, config)
+    phases = plan_phases(model, config)
     assert [(p.name, p.start, p.end, p.freeze_backbone) for p in phases] == [
         ("frozen", 0, 2, True),
         ("fine_tune", 2, 5, False),
     ]
-    scratch = trainer_module.plan_phases(model, build_config(overrides={"epochs": 5}))
+    scratch = plan_phases(model, build_config(overrides={"epochs": 5}))
     assert [p.name for p in scratch] == ["train"]
 
 
@@ -146,20 +148,20 @@ def test_freeze_epochs_past_the_run_keep_the_backbone_frozen_throughout():
         overrides={"model": "mobilenet_v2", "weights": "x", "epochs": 3, "freeze_epochs": 3}
     )
     model = keras.Sequential([keras.layers.Dense(1, name="backbone")])
-    phases = trainer_module.plan_phases(model, config)
+    phases = plan_phases(model, config)
     assert [(p.name, p.start, p.end, p.freeze_backbone) for p in phases] == [("frozen", 0, 3, True)]
 
 
 def test_time_budget_caps_the_epochs(tmp_path):
     config = _config(tmp_path, model="simple_cnn", epochs=500, batch_size=16, time=0.1)
     result = train(config)  # six seconds; an epoch takes a good fraction of one
-    assert 1 <= result.metrics["epochs"] < 500
-    assert result.metrics["train_seconds"] < 30
+    assert 1 <= result.metrics.epochs < 500
+    assert result.metrics.train_seconds < 30
 
 
 def test_mixed_precision_training_saves_a_float32_model_and_restores_the_policy(tmp_path):
     result = train(_config(tmp_path, epochs=1, mixed_precision="bfloat16"))
-    assert result.metrics["precision_policy"] == "mixed_bfloat16"
+    assert result.metrics.precision_policy == "mixed_bfloat16"
     assert keras.mixed_precision.global_policy().name == "float32"
     loaded = keras.models.load_model(result.run_dir / "model.keras")
     assert {layer.dtype_policy.name for layer in loaded.layers} == {"float32"}
@@ -177,16 +179,16 @@ def test_mixed_precision_metrics_are_those_of_the_saved_float32_model(tmp_path):
     probs = loaded.predict(np.concatenate(images), verbose=0)
     labels = np.concatenate(labels)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-    val = result.metrics["val"]
-    assert val["loss"] == pytest.approx(float(loss(labels, probs)), abs=1e-5)
-    assert val["accuracy"] == pytest.approx(np.mean(probs.argmax(1) == labels.argmax(1)), abs=1e-6)
+    val = result.metrics.val
+    assert val.loss == pytest.approx(float(loss(labels, probs)), abs=1e-5)
+    assert val.accuracy == pytest.approx(np.mean(probs.argmax(1) == labels.argmax(1)), abs=1e-6)
 
 
 def test_disk_cache_lives_in_the_run_directory(tmp_path):
     result = train(_config(tmp_path, epochs=1, cache="disk"))
     assert any((result.run_dir / "cache").iterdir())
     again = train(_config(tmp_path, epochs=1, cache="disk"), overwrite=True)
-    assert again.metrics["epochs"] == 1
+    assert again.metrics.epochs == 1
 
 
 def test_pretrained_backbone_is_frozen_first_then_fine_tuned(tmp_path):
@@ -206,7 +208,7 @@ def test_pretrained_backbone_is_frozen_first_then_fine_tuned(tmp_path):
         batch_size=256,
     )
     result = train(config)
-    assert result.metrics["input_shape"] == [32, 32, 3]  # digits turned RGB for the weights
+    assert result.metrics.input_shape == [32, 32, 3]  # digits turned RGB for the weights
     assert [r["epoch"] for r in read_history(result.run_dir / "history.csv")] == [1, 2]
     assert not list((result.run_dir / "checkpoints").glob("*.weights.h5"))
     backbone = result.model.get_layer("backbone")

@@ -1,7 +1,6 @@
 """Compression: post-training quantization, pruning and quantization-aware training."""
 
 from kerasvision.compress.pruning import (
-    PRUNE_STRUCTURES,
     gzip_size,
     plan_pruning,
     prune_model,
@@ -11,6 +10,7 @@ from kerasvision.compress.pruning import (
 )
 from kerasvision.compress.ptq import TFLITE_PRECISIONS, calibration_images, to_tflite
 from kerasvision.compress.qat import QAT_MODES, quantize_model, quantize_scope
+from kerasvision.config import PRUNE_STRUCTURES
 
 __all__ = [
     "PRUNE_STRUCTURES",

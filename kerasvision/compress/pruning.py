@@ -32,10 +32,10 @@ from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper im
 )
 
 from kerasvision.backend import keras
-from kerasvision.config import PRUNE_STRUCTURES
+from kerasvision.config import check_structure
 from kerasvision.errors import KVError
 
-# Keywords of ``prune_exclude`` besides layer-name patterns.
+# Keywords of ``prune.exclude`` besides layer-name patterns.
 FIRST_CONV = "first_conv"
 CLASSIFIER = "classifier"
 DEFAULT_PRUNE_EXCLUDE = (FIRST_CONV, CLASSIFIER)
@@ -150,13 +150,13 @@ def select_layers(model, exclude: Iterable[str] = DEFAULT_PRUNE_EXCLUDE) -> list
             matched = fnmatch.filter(layers, pattern)
             if not matched:
                 raise KVError(
-                    f"prune_exclude pattern '{pattern}' matches no prunable layer of "
+                    f"prune.exclude pattern '{pattern}' matches no prunable layer of "
                     f"{model.name}; prunable layers: {', '.join(layers)}"
                 )
             dropped.update(matched)
     kept = [name for name in layers if name not in dropped]
     if not kept:
-        raise KVError(f"prune_exclude leaves no layer of {model.name} to prune")
+        raise KVError(f"prune.exclude leaves no layer of {model.name} to prune")
     return kept
 
 
@@ -187,14 +187,9 @@ def prune_model(
     Returns:
         The wrapped model.
     """
-    if structure not in PRUNE_STRUCTURES:
-        raise KVError(f"unknown prune structure '{structure}'; choose from {PRUNE_STRUCTURES}")
     if not 0.0 < sparsity < 1.0:
         raise KVError(f"target sparsity must be between 0 and 1, got {sparsity}")
-    if structure == "2:4" and sparsity != 0.5:
-        raise KVError(
-            f"2:4 sparsity zeroes half of every pruned kernel; prune must be 0.5, got {sparsity}"
-        )
+    check_structure(sparsity, structure)
     names = set(select_layers(model, exclude))
     params: dict[str, Any] = {
         "pruning_schedule": tfmot.sparsity.keras.PolynomialDecay(

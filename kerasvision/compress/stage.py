@@ -58,8 +58,7 @@ def prepare(model, config: TrainConfig, steps_per_epoch: int) -> tuple[Any, Comp
 
     Args:
         model: The model to train (built, or loaded from ``config.init``).
-        config: The run's config (``prune``, ``prune_end``, ``prune_structure``,
-            ``prune_exclude``, ``qat``, ``epochs``).
+        config: The run's config (``prune``, ``qat``, ``init``, ``epochs``).
         steps_per_epoch: Optimizer steps per epoch.
 
     Returns:
@@ -71,34 +70,35 @@ def prepare(model, config: TrainConfig, steps_per_epoch: int) -> tuple[Any, Comp
     if is_pruning(model):  # e.g. a best checkpoint saved while pruning
         log.info("stripping the pruning wrappers of the model it starts from")
         model = strip(model)
-    if is_quantized(model) and (config.prune or config.qat != "off"):
+    prune = config.prune
+    if is_quantized(model) and (prune.sparsity or config.qat != "off"):
         raise KVError(
             "the model is already quantization-aware; prune or quantize its float version"
         )
-    if config.prune:
+    if prune.sparsity:
         plan = plan_pruning(
             config.epochs * steps_per_epoch,
             steps_per_epoch,
             from_trained=config.init is not None,
-            end=config.prune_end,
+            end=prune.end,
         )
-        names = select_layers(model, config.prune_exclude)
+        names = select_layers(model, prune.exclude)
         wrapped = prune_model(
             model,
-            config.prune,
+            prune.sparsity,
             plan,
-            structure=config.prune_structure,
-            exclude=config.prune_exclude,
+            structure=prune.structure,
+            exclude=prune.exclude,
         )
         dense = [layer.name for layer in prunable_layers(model) if layer.name not in names]
-        if config.prune_structure == "2:4":
+        if prune.structure == "2:4":
             log.info("pruning %d layers to 2:4 sparsity at the first step", len(names))
         else:
             log.info(
                 "pruning %d layers to %.0f%% sparsity: masks updated every %d steps "
                 "from step %d to %d of %d",
                 len(names),
-                100 * config.prune,
+                100 * prune.sparsity,
                 plan.frequency,
                 plan.begin_step,
                 plan.end_step,
@@ -148,9 +148,9 @@ def report(compression: Compression | None, config: TrainConfig, saved: Path) ->
         plan = compression.plan
         return {
             "pruning": {
-                "target": config.prune,
-                "structure": config.prune_structure,
-                "exclude": list(config.prune_exclude),
+                "target": config.prune.sparsity,
+                "structure": config.prune.structure,
+                "exclude": list(config.prune.exclude),
                 "schedule": {
                     "begin_step": plan.begin_step,
                     "end_step": plan.end_step,

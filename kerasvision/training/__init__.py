@@ -2,11 +2,9 @@
 
 from kerasvision.training.callbacks import create_callbacks, read_history
 from kerasvision.training.optim import WarmupCosine, create_optimizer, create_schedule
-from kerasvision.training.rundir import RunDir
 from kerasvision.training.trainer import TrainResult, train
 
 __all__ = [
-    "RunDir",
     "TrainResult",
     "WarmupCosine",
     "create_callbacks",

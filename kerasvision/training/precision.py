@@ -1,0 +1,44 @@
+"""The precision policy of training: float32, mixed_float16 or mixed_bfloat16."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from kerasvision.backend import gpus, keras
+from kerasvision.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def setup_precision(config: TrainConfig) -> str:
+    """Sets and returns the global Keras dtype policy for training.
+
+    Pruning and quantization-aware training always run in float32: tfmot's
+    masks and fake-quantization ranges are float32 variables.
+
+    Args:
+        config: The run's config (``mixed_precision``, ``prune``, ``qat``).
+
+    Returns:
+        The policy name: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
+    """
+    mode = config.mixed_precision
+    if config.prune.sparsity or config.qat != "off":
+        if mode not in ("auto", "off"):
+            log.info("pruning and QAT train in float32; mixed_precision %s is not used", mode)
+        mode = "off"
+    if mode == "auto":
+        mode = "float16" if gpus() else ("bfloat16" if cpu_has_bf16() else "off")
+    policy = "float32" if mode == "off" else f"mixed_{mode}"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
