@@ -30,6 +30,7 @@ from kerasvision.export.tflite import export_tflite
 from kerasvision.export.verify import Verification, verify
 from kerasvision.fileio import write_json
 from kerasvision.predictor import KerasPredictor, load_predictor
+from kerasvision.protect.exporting import finish_export
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +223,8 @@ def export_model(
     max_images: int = 1000,
     io_type_given: bool = False,
     progress: Callable[[str], None] | None = None,
+    sign: str | Path | None = None,
+    encrypt: str | Path | None = None,
 ) -> ExportReport:
     """Exports a run's model (or a Keras file) and verifies every artifact.
 
@@ -244,6 +247,9 @@ def export_model(
         io_type_given: Whether ``options.io_type`` was set by the user.
             Defaults to False.
         progress: Called with a line of text as each step starts. Defaults to None.
+        sign: Ed25519 private key file that signs ``manifest.json``. Defaults to None.
+        encrypt: AES-256 key file; every artifact is replaced by its AES-GCM
+            ``.enc`` file. Defaults to None.
 
     Returns:
         The ``ExportReport``; ``report.ok`` is False when an export failed or
@@ -299,7 +305,7 @@ def export_model(
             continue
         report.artifacts.append(path)
         if verify_artifacts:
-            predictor = load_predictor(path, threads=threads)
+            predictor = load_predictor(path, threads=threads, verify_hash=False)
             result = verify(
                 predictor,
                 data.images,
@@ -311,4 +317,8 @@ def export_model(
             report.results.append(result)
     if verify_artifacts or report.failures:
         _write_verification(out, report, src, threads)
+    # manifest.json with every file's sha256; .enc files and a signature when asked
+    report.artifacts = finish_export(
+        out, report.artifacts, src.model_path, sign=sign, encrypt=encrypt, progress=say
+    )
     return report

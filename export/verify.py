@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasvision.predictor import Predictor
+from kerasvision.protect.manifest import file_sha256
 
 # Largest accuracy drop (points) an artifact may show below the Keras model.
 DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 1.0, "dynamic": 1.0, "int8": 1.0}
@@ -31,6 +32,8 @@ class Verification:
         images: How many images were used.
         max_drop: The allowed accuracy drop in points.
         passed: Whether the accuracy drop is within ``max_drop``.
+        sha256: Hex SHA-256 of the artifact verified (a folder's: see
+            ``kerasvision.protect.manifest.file_sha256``).
     """
 
     format: str
@@ -45,6 +48,7 @@ class Verification:
     images: int
     max_drop: float
     passed: bool
+    sha256: str = ""
 
     @property
     def drop(self) -> float:
@@ -106,4 +110,5 @@ def verify(
         images=len(images),
         max_drop=allowed,
         passed=(reference_accuracy - accuracy) * 100 <= allowed + 1e-9,
+        sha256=file_sha256(predictor.path),
     )

@@ -11,6 +11,7 @@ artifact came from and what it holds.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -96,7 +97,7 @@ def embed_tflite(path: Path, info: ModelInfo) -> None:
         archive.writestr("labels.txt", "".join(f"{label}\n" for label in info.labels))
 
 
-def _read_tflite(path: Path) -> ModelInfo | None:
+def _read_tflite(path: Path | io.BytesIO) -> ModelInfo | None:
     if not zipfile.is_zipfile(path):
         return None
     with zipfile.ZipFile(path) as archive:
@@ -105,14 +106,20 @@ def _read_tflite(path: Path) -> ModelInfo | None:
         return ModelInfo.from_json(archive.read(TFLITE_ENTRY))
 
 
-def _read_onnx(path: Path) -> ModelInfo | None:
+def _read_onnx(path: Path | io.BytesIO) -> ModelInfo | None:
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    model = onnx.load(path if isinstance(path, io.BytesIO) else str(path), load_external_data=False)
     for prop in model.metadata_props:
         if prop.key == METADATA_KEY:
             return ModelInfo.from_json(prop.value)
     return None
+
+
+def read_embedded_info(data: bytes, fmt: str) -> ModelInfo | None:
+    """The ``ModelInfo`` inside a ``tflite`` or ``onnx`` artifact held in memory, or None."""
+    readers = {"tflite": _read_tflite, "onnx": _read_onnx}
+    return readers[fmt](io.BytesIO(data)) if fmt in readers else None
 
 
 def read_info(artifact: str | Path) -> ModelInfo | None:

@@ -17,6 +17,8 @@ import numpy as np
 
 from kerasvision.artifacts import ModelInfo, read_info, run_labels
 from kerasvision.errors import KVError
+from kerasvision.protect.encryption import encrypted_format
+from kerasvision.protect.loading import open_protected
 
 FORMATS = ("keras", "saved_model", "tflite", "onnx", "engine")
 
@@ -96,10 +98,10 @@ class Predictor(abc.ABC):
 class KerasPredictor(Predictor):
     format = "keras"
 
-    def __init__(self, path: Path, info: ModelInfo | None = None, model=None):
+    def __init__(self, path: Path, info: ModelInfo | None = None, model=None, unsafe: bool = False):
         from kerasvision.models.saving import load_model
 
-        self.model = model if model is not None else load_model(path)
+        self.model = model if model is not None else load_model(path, unsafe=unsafe)
         shape = [int(d) for d in self.model.input_shape[1:]]
         if info is None:
             classes = int(self.model.output_shape[-1])
@@ -121,11 +123,11 @@ class KerasPredictor(Predictor):
 class SavedModelPredictor(Predictor):
     format = "saved_model"
 
-    def __init__(self, path: Path, info: ModelInfo):
+    def __init__(self, path: Path, info: ModelInfo, location: Path | None = None):
         from kerasvision.backend import tf
 
         super().__init__(path, info)
-        self.loaded = tf.saved_model.load(str(path))
+        self.loaded = tf.saved_model.load(str(location or path))
         self.fn = self.loaded.signatures["serving_default"]
         self.input_name = next(iter(self.fn.structured_input_signature[1]))
         self.tf = tf
@@ -143,11 +145,18 @@ def _quantize(x: np.ndarray, dtype, scale: float, zero: int) -> np.ndarray:
 class TFLitePredictor(Predictor):
     format = "tflite"
 
-    def __init__(self, path: Path, info: ModelInfo, threads: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        info: ModelInfo,
+        threads: int | None = None,
+        content: bytes | None = None,
+    ):
         from ai_edge_litert.interpreter import Interpreter
 
         super().__init__(path, info)
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        source = {"model_path": str(path)} if content is None else {"model_content": content}
+        self.interpreter = Interpreter(**source, num_threads=threads)
         self.input_details = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = None
@@ -193,7 +202,13 @@ class TFLitePredictor(Predictor):
 class ONNXPredictor(Predictor):
     format = "onnx"
 
-    def __init__(self, path: Path, info: ModelInfo, threads: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        info: ModelInfo,
+        threads: int | None = None,
+        content: bytes | None = None,
+    ):
         import onnxruntime as ort
 
         super().__init__(path, info)
@@ -201,7 +216,8 @@ class ONNXPredictor(Predictor):
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        model = str(path) if content is None else content
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.input_type = self.session.get_inputs()[0].type
 
@@ -222,7 +238,7 @@ class EnginePredictor(Predictor):
 
     format = "engine"
 
-    def __init__(self, path: Path, info: ModelInfo):
+    def __init__(self, path: Path, info: ModelInfo, content: bytes | None = None):
         try:
             import tensorrt as trt
             from cuda.bindings import runtime as cudart
@@ -234,7 +250,9 @@ class EnginePredictor(Predictor):
         super().__init__(path, info)
         self.trt, self.cudart = trt, cudart
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        self.engine = runtime.deserialize_cuda_engine(
+            path.read_bytes() if content is None else content
+        )
         if self.engine is None:
             raise KVError(f"TensorRT could not load {path.name} (built for another GPU/version?)")
         self.context = self.engine.create_execution_context()
@@ -284,6 +302,8 @@ def artifact_format(path: str | Path) -> str:
         if (path / "saved_model.pb").is_file():
             return "saved_model"
         raise KVError(f"{path} is a folder but not a SavedModel (no saved_model.pb)")
+    if path.suffix == ".enc":
+        return encrypted_format(path)
     formats = {".keras": "keras", ".h5": "keras", ".tflite": "tflite", ".onnx": "onnx"}
     formats |= {".engine": "engine", ".plan": "engine"}
     if path.suffix not in formats:
@@ -295,7 +315,13 @@ def artifact_format(path: str | Path) -> str:
 
 
 def load_predictor(
-    path: str | Path, *, threads: int | None = None, labels: list[str] | None = None
+    path: str | Path,
+    *,
+    threads: int | None = None,
+    labels: list[str] | None = None,
+    key=None,
+    verify_hash: bool = True,
+    unsafe: bool = False,
 ) -> Predictor:
     """Opens an artifact with its own runtime.
 
@@ -306,6 +332,12 @@ def load_predictor(
             (the runtime's choice).
         labels: Class names to use when the artifact carries none. Defaults to
             None.
+        key: AES key file (or the 32 key bytes) of a ``.enc`` artifact.
+            Defaults to None (``KV_MODEL_KEY``).
+        verify_hash: Refuse an artifact that differs from the ``manifest.json``
+            beside it. Defaults to True.
+        unsafe: Let a Keras file run Python code (``Lambda`` layers).
+            Defaults to False.
 
     Returns:
         A ``Predictor``.
@@ -314,8 +346,13 @@ def load_predictor(
     if not path.exists():
         raise KVError(f"{path} does not exist")
     fmt = artifact_format(path)
+    opened = open_protected(
+        path, key=key, verify_hash=verify_hash, threads=threads, labels=labels, unsafe=unsafe
+    )
+    if opened is not None:  # an encrypted artifact, decrypted in memory
+        return opened
     if fmt == "keras":
-        predictor = KerasPredictor(path)
+        predictor = KerasPredictor(path, unsafe=unsafe)
         if labels:
             predictor.info.labels = list(labels)
         return predictor
