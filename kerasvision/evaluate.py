@@ -440,6 +440,9 @@ def evaluate(
     out: str | Path | None = None,
     pairs: int = 5,
     progress: Callable[[int], Callable[[int], None]] | None = None,
+    key=None,
+    verify_hash: bool = True,
+    unsafe: bool = False,
 ) -> tuple[Evaluation, Path | None]:
     """Evaluates a model artifact and writes ``metrics.json`` and ``confusion_matrix.png``.
 
@@ -457,6 +460,11 @@ def evaluate(
         pairs: Most-confused pairs to list. Defaults to 5.
         progress: Called once with the number of images; returns a callback
             that receives the size of each finished batch. Defaults to None.
+        key: AES key file of an encrypted ``.enc`` model. Defaults to None
+            (``KV_MODEL_KEY``).
+        verify_hash: Refuse a model that differs from the ``manifest.json``
+            beside it. Defaults to True.
+        unsafe: Let a Keras file run Python code (``Lambda``). Defaults to False.
 
     Returns:
         ``(Evaluation, output folder or None)``.
@@ -475,7 +483,9 @@ def evaluate(
             raise KVError(f"--out {folder} is a file, not a folder")
     if threads and artifact_format(model_path) in ("keras", "saved_model"):
         limit_tf_threads(threads)
-    predictor = load_predictor(model_path, threads=threads)
+    predictor = load_predictor(
+        model_path, threads=threads, key=key, verify_hash=verify_hash, unsafe=unsafe
+    )
     data = open_eval_data(
         predictor.input_shape,
         predictor.labels,
