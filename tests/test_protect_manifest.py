@@ -41,7 +41,11 @@ def damaged(export_dir, tmp_path):
     return copy_tree(export_dir, tmp_path / "export"), image
 
 
-NAMES = {"tflite": "model-fp32.tflite", "onnx": "model-fp32.onnx", "saved_model": "model_saved_model"}
+NAMES = {
+    "tflite": "model-fp32.tflite",
+    "onnx": "model-fp32.onnx",
+    "saved_model": "model_saved_model",
+}
 
 
 def test_manifest_lists_each_artifact_with_its_hash_size_and_source(export_dir):
