@@ -180,7 +180,7 @@ def _scan_classes(root: Path, class_names: list[str] | None = None):
             raise KVError(f"{root} has no class subfolders; put images in {root}/<class>/")
         if len(class_names) < 2:
             raise KVError(f"{root} has one class ({class_names[0]}); a classifier needs two")
-    files, labels, skipped, oversized = [], [], [], []
+    files, labels, skipped = [], [], []
     for label, name in enumerate(class_names):
         folder = root / name
         if not folder.is_dir():
@@ -191,7 +191,7 @@ def _scan_classes(root: Path, class_names: list[str] | None = None):
                 continue
             if path.suffix.lower() in IMAGE_EXTENSIONS and _is_image(path):
                 if _too_large(path):
-                    oversized.append(path)
+                    skipped.append(path)
                     continue
                 files.append(os.fsencode(path))
                 labels.append(label)
@@ -200,14 +200,7 @@ def _scan_classes(root: Path, class_names: list[str] | None = None):
                 skipped.append(path)
         if not found:
             raise KVError(f"class '{name}' has no images in {folder}")
-    if oversized:
-        log.warning(
-            "skipped %d image(s) larger than %d megapixels, e.g. %s",
-            len(oversized),
-            MAX_PIXELS // 1_000_000,
-            _shown(oversized[0]),
-        )
-    return files, labels, class_names, skipped + oversized
+    return files, labels, class_names, skipped
 
 
 def _decode_file(path: tf.Tensor, image_size: int, channels: int) -> tf.Tensor:
@@ -256,8 +249,9 @@ class FolderSource(Source):
             files = _split_files(paths, labels, val_split, test_split, seed)
         if skipped:
             log.warning(
-                "skipped %d file(s) that are not images (or are too large), e.g. %s",
+                "skipped %d file(s) that are not images or claim more than %d megapixels, e.g. %s",
                 len(skipped),
+                MAX_PIXELS // 1_000_000,
                 _shown(skipped[0]),
             )
         size = _uniform_size([p for p, _ in files.values()])
