@@ -139,7 +139,9 @@ def open_bounded(path: str | Path, size: tuple[int, int], mode: str = "RGB"):
         try:
             image = Image.open(path)
         except Image.DecompressionBombError as error:
-            raise ValueError(f"refused: {error}") from None
+            raise ValueError(
+                f"refused: more than the {MAX_PIXELS // 1_000_000}-megapixel limit ({error})"
+            ) from None
     claimed = (image.width, image.height)
     if claimed[0] * claimed[1] > MAX_PIXELS and image.format == "JPEG":
         image.draft(mode, size)

@@ -27,7 +27,7 @@ from kerasvision.protect.encryption import (
     resolve_key,
     unpack_folder,
 )
-from kerasvision.protect.manifest import MANIFEST_NAME, check_artifact
+from kerasvision.protect.manifest import MANIFEST_NAME, bytes_sha256, check_artifact
 
 SHM = Path("/dev/shm")
 SCRATCH_PREFIX = "kv-decrypted-"
@@ -140,9 +140,14 @@ def open_protected(
         KVError: On a hash mismatch, a missing or wrong key, or a damaged file.
     """
     path = Path(path)
+    encrypted = path.suffix == SUFFIX
+    secret = resolve_key(key) if encrypted else None
+    if encrypted and secret is None:
+        decrypt_file(path, None)  # fails, saying which key to pass
+    blob = path.read_bytes() if encrypted else None  # read once: hashed, then decrypted
     if verify_hash and (path.parent / MANIFEST_NAME).is_file():
-        check_artifact(path)
-    if path.suffix != SUFFIX:
+        check_artifact(path, sha256=bytes_sha256(blob) if blob is not None else None)
+    if not encrypted:
         return None
-    plain = decrypt_file(path, resolve_key(key))
+    plain = decrypt_file(path, secret, blob)
     return open_decrypted(path, plain, threads=threads, labels=labels, unsafe=unsafe)

@@ -156,12 +156,15 @@ def write_manifest(
     return path
 
 
-def mismatch(entry: dict, folder: Path) -> str | None:
-    """Why the file of ``entry`` under ``folder`` differs from it, or None when it matches."""
+def mismatch(entry: dict, folder: Path, actual: str | None = None) -> str | None:
+    """Why the file of ``entry`` under ``folder`` differs from it, or None when it matches.
+
+    ``actual`` is the file's SHA-256 when the caller has it already.
+    """
     path = folder / entry["file"]
     if not path.exists():
         return f"{entry['file']} is missing"
-    actual = file_sha256(path)
+    actual = actual or file_sha256(path)
     if actual != entry.get("sha256"):
         size = disk_size(path)
         sizes = (
@@ -171,11 +174,13 @@ def mismatch(entry: dict, folder: Path) -> str | None:
     return None
 
 
-def check_artifact(path: str | Path) -> bool:
+def check_artifact(path: str | Path, sha256: str | None = None) -> bool:
     """Checks an artifact (and its sidecar) against the ``manifest.json`` beside it.
 
     Args:
         path: An artifact file or SavedModel folder.
+        sha256: The artifact's SHA-256 when already computed (from bytes read
+            for decryption). Defaults to None (hash the file).
 
     Returns:
         True when a manifest lists the artifact and it matches; False when
@@ -195,7 +200,8 @@ def check_artifact(path: str | Path) -> bool:
         return False
     sidecars = [f"{path.name}.json"] + ([f"{path.stem}.json"] if path.suffix == ".enc" else [])
     for name in (path.name, *sidecars):
-        if name in entries and (problem := mismatch(entries[name], folder)):
+        known = sha256 if name == path.name else None
+        if name in entries and (problem := mismatch(entries[name], folder, known)):
             raise KVError(
                 f"{problem}: it changed since export; "
                 "kv verify checks the folder, --no-verify-hash loads it anyway"
