@@ -207,3 +207,10 @@ def test_kv_keygen_aes_writes_a_0600_key_file(tmp_path, capsys):
     assert (tmp_path / "k.aes").stat().st_mode & 0o777 == 0o600
     assert len(read_key(tmp_path / "k.aes")) == 32
     assert "key id" in capsys.readouterr().out
+
+
+def test_a_malformed_kv_model_key_is_one_line(exported, image, capsys, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "not-hex")
+    assert kv("predict", exported["dir"] / ENC["onnx"], image) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "KV_MODEL_KEY is not an AES-256 key" in err
