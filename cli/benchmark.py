@@ -15,8 +15,18 @@ import click
 )
 @click.option("--max-images", type=int, help="Held-out images for accuracy (default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.option("--key", help="AES key file of encrypted .enc exports (default: $KV_MODEL_KEY).")
+@click.option(
+    "--no-verify-hash", is_flag=True, help="Measure exports even if they differ from manifest.json."
+)
 def benchmark(
-    run_dir: str, threads: int | None, no_export: bool, max_images: int | None, as_json: bool
+    run_dir: str,
+    threads: int | None,
+    no_export: bool,
+    max_images: int | None,
+    as_json: bool,
+    key: str | None = None,
+    no_verify_hash: bool = False,
 ) -> None:
     """Export (or reuse) every format this machine can build and measure each one.
 
@@ -32,7 +42,13 @@ def benchmark(
     err = Console(stderr=True)
     say = (lambda text: None) if as_json else (lambda text: err.print(f"kv: {text}"))
     result = benchmark_run(
-        run_dir, threads=threads, export=not no_export, max_images=max_images, progress=say
+        run_dir,
+        threads=threads,
+        export=not no_export,
+        max_images=max_images,
+        progress=say,
+        key=key,
+        verify_hash=not no_verify_hash,
     )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))

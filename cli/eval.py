@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import click
 
+from kerasvision.cli.verify import protect_options
 from kerasvision.heldout import SPLITS
 
 
@@ -115,6 +116,7 @@ def print_evaluation(result, folder) -> None:
     "-o", "--out", help="Folder for metrics.json and the PNG (default: RUN/eval/<model>)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
+@protect_options
 def eval_command(
     model: str,
     dataset: str | None,
@@ -124,6 +126,9 @@ def eval_command(
     batch_size: int,
     out: str | None,
     as_json: bool,
+    key=None,
+    no_verify_hash: bool = False,
+    unsafe: bool = False,
 ) -> None:
     """Evaluate MODEL: a run directory, .keras, SavedModel, .tflite, .onnx or .engine.
 
@@ -143,6 +148,9 @@ def eval_command(
             batch_size=batch_size,
             out=out,
             progress=start,
+            key=key,
+            verify_hash=not no_verify_hash,
+            unsafe=unsafe,
         )
     if as_json:
         output = None if folder is None else str(folder)

@@ -74,6 +74,14 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     help="Held-out images to verify on.",
 )
 @click.option("--no-verify", is_flag=True, help="Write the artifacts without verifying them.")
+@click.option(
+    "--sign", default=None, help="Sign export/manifest.json with this Ed25519 key (kv keygen)."
+)
+@click.option(
+    "--encrypt",
+    default=None,
+    help="Write each artifact as AES-256-GCM <file>.enc with this key file (kv keygen --aes).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def export(
     source: str,
@@ -90,6 +98,8 @@ def export(
     threads,
     max_images,
     no_verify,
+    sign,
+    encrypt,
     as_json,
 ) -> int:
     """Export SOURCE (a run directory or a .keras file) and verify each artifact.
@@ -106,6 +116,9 @@ def export(
     from kerasvision.errors import KVError, bad_value
     from kerasvision.export import ExportOptions, export_model
     from kerasvision.export.options import parse_batch
+    from kerasvision.protect.exporting import check_protect_options
+
+    check_protect_options(sign, encrypt)  # a bad key file fails before the export work
 
     if max_images < 1:
         raise bad_value("max_images", f"must be at least 1, got {max_images}")
@@ -138,6 +151,8 @@ def export(
         io_type_given=io_type is not None,
         options_given=typed - {"io_type"},
         progress=lambda line: click.echo(f"kv: {line}", err=True),
+        sign=sign,
+        encrypt=encrypt,
     )
     if as_json:
         rows = [r.to_dict() for r in report.results]

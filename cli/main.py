@@ -31,11 +31,13 @@ def _register_commands() -> None:
     from kerasvision.cli.eval import eval_command
     from kerasvision.cli.explain import explain
     from kerasvision.cli.export import export
+    from kerasvision.cli.keygen import keygen
     from kerasvision.cli.launch import launch
     from kerasvision.cli.models import models
     from kerasvision.cli.predict import predict
     from kerasvision.cli.report import report
     from kerasvision.cli.train import train
+    from kerasvision.cli.verify import verify
 
     for command in (
         train,
@@ -46,6 +48,8 @@ def _register_commands() -> None:
         explain,
         benchmark,
         report,
+        verify,
+        keygen,
         models,
         completion,
     ):

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from kerasvision.cli.verify import protect_options
+
 
 def print_predictions(results: list[dict]) -> None:
     """One row per image: the top class and its probability, then the runners-up."""
@@ -37,6 +39,7 @@ def print_predictions(results: list[dict]) -> None:
 @click.option("--threads", type=int, help="CPU threads of the runtime (default: its choice).")
 @click.option("-b", "--batch-size", default=32, show_default=True, help="Images per call.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@protect_options
 @click.pass_context
 def predict(
     ctx: click.Context,
@@ -46,6 +49,9 @@ def predict(
     threads: int | None,
     batch_size: int,
     as_json: bool,
+    key=None,
+    no_verify_hash: bool = False,
+    unsafe: bool = False,
 ) -> None:
     """Classify images with MODEL (a .keras, .tflite, .onnx, .engine file,
     a SavedModel folder or a run directory).
@@ -56,7 +62,16 @@ def predict(
     """
     from kerasvision.classify import classify
 
-    results = classify(model, images, top=top, threads=threads, batch_size=batch_size)
+    results = classify(
+        model,
+        images,
+        top=top,
+        threads=threads,
+        batch_size=batch_size,
+        key=key,
+        verify_hash=not no_verify_hash,
+        unsafe=unsafe,
+    )
     failed = [r for r in results if "error" in r]
     for row in failed:
         click.echo(f"kv: error: cannot read {row['image']}: {row['error']}", err=True)

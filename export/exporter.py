@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from kerasvision.artifact import resolve
+from kerasvision.artifact import load_predictor, resolve
 from kerasvision.artifacts import ModelInfo, sidecar_path
 from kerasvision.errors import KVError, bad_value
 from kerasvision.export.format import (
@@ -40,7 +40,8 @@ from kerasvision.export.options import ExportOptions, OptionError
 from kerasvision.export.verify import Verification, verify
 from kerasvision.fileio import write_json
 from kerasvision.heldout import calibration_images, display_labels, heldout
-from kerasvision.predictor import KerasPredictor, load_predictor
+from kerasvision.predictor import KerasPredictor
+from kerasvision.protect.exporting import finish_export
 from kerasvision.run import VERIFICATION, Run
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ class _Reference:
 
 def _verify_one(fmt: Format, path: Path, job: ExportJob, ref: _Reference, threads, max_drop):
     """Runs ``path`` with its runtime and its deployment checks; the ``Verification``."""
-    predictor = load_predictor(path, threads=threads)
+    # A manifest of an earlier export may sit beside it: this file is new.
+    predictor = load_predictor(path, threads=threads, verify_hash=False)
     probs = predictor.predict(ref.images)
     result = verify(
         predictor,
@@ -251,6 +253,8 @@ def export_model(
     io_type_given: bool = False,
     options_given: Iterable[str] = (),
     progress: Callable[[str], None] | None = None,
+    sign: str | Path | None = None,
+    encrypt: str | Path | None = None,
 ) -> ExportReport:
     """Exports a run's model (or a Keras file) and verifies every artifact.
 
@@ -275,6 +279,9 @@ def export_model(
         options_given: The ``ExportOptions`` fields the user set; each needs
             a planned format that takes it. Defaults to ().
         progress: Called with a line of text as each step starts. Defaults to None.
+        sign: Ed25519 private key file that signs ``manifest.json``. Defaults to None.
+        encrypt: AES-256 key file; every artifact is replaced by its AES-GCM
+            ``.enc`` file. Defaults to None.
 
     Returns:
         The ``ExportReport``; ``report.ok`` is False when an export failed, an
@@ -358,4 +365,8 @@ def export_model(
             report.companions += companion(path, job)
     if verify_artifacts or report.failures:
         _write_verification(out, report, src, threads)
+    # manifest.json with every file's sha256; .enc files and a signature when asked
+    report.artifacts = finish_export(
+        out, report.artifacts, src.model_path, sign=sign, encrypt=encrypt, progress=say
+    )
     return report

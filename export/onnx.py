@@ -15,6 +15,7 @@ in ``metadata_props``. The file is also the input of the TensorRT engine build.
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -142,11 +143,12 @@ def set_metadata(proto, info: ModelInfo) -> None:
         entry.key, entry.value = key, value
 
 
-def read_info(path: Path) -> ModelInfo | None:
-    """The ``ModelInfo`` in an ONNX file's ``metadata_props``, or None."""
+def read_info(path: Path | io.BytesIO) -> ModelInfo | None:
+    """The ``ModelInfo`` in an ONNX file's (or its bytes') ``metadata_props``, or None."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    source = path if isinstance(path, io.BytesIO) else str(path)
+    model = onnx.load(source, load_external_data=False)
     for prop in model.metadata_props:
         if prop.key == METADATA_KEY:
             return ModelInfo.from_json(prop.value)

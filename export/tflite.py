@@ -15,6 +15,7 @@ the calibration images only to quantize the model's input and output.
 
 from __future__ import annotations
 
+import io
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -118,8 +119,8 @@ def write_info(path: Path, info: ModelInfo) -> None:
     embed_tflite(path, info)
 
 
-def read_info(path: Path) -> ModelInfo | None:
-    """The ``ModelInfo`` in a ``.tflite`` file's appended zip, or None."""
+def read_info(path: Path | io.BytesIO) -> ModelInfo | None:
+    """The ``ModelInfo`` in a ``.tflite`` file's appended zip (or its bytes), or None."""
     if not zipfile.is_zipfile(path):
         return None
     with zipfile.ZipFile(path) as archive:

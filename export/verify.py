@@ -10,6 +10,7 @@ import numpy as np
 
 from kerasvision.export.options import PRECISIONS
 from kerasvision.predictor import Predictor
+from kerasvision.protect.manifest import file_sha256
 
 # Largest accuracy drop (points) an artifact may show below the Keras model:
 # 0.1 at fp32, 1 at every reduced precision.
@@ -36,6 +37,8 @@ class Verification:
             deployment check failed.
         checks: Where the file was proven to run: ``{stack: {"status",
             "message"}}``, status ``ok``, ``failed`` or ``unavailable``.
+        sha256: Hex SHA-256 of the artifact verified (a folder's: see
+            ``kerasvision.protect.manifest.file_sha256``).
     """
 
     format: str
@@ -51,6 +54,7 @@ class Verification:
     max_drop: float
     passed: bool
     checks: dict[str, dict[str, str]] = field(default_factory=dict)
+    sha256: str = ""
 
     @property
     def drop(self) -> float:
@@ -115,4 +119,5 @@ def verify(
         images=len(images),
         max_drop=allowed,
         passed=(reference_accuracy - accuracy) * 100 <= allowed + 1e-9,
+        sha256=file_sha256(predictor.path),
     )

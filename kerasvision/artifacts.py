@@ -3,8 +3,8 @@
 The same JSON document travels inside each format where it can (a zip entry
 appended to a ``.tflite`` file, ONNX ``metadata_props``, a file in a
 SavedModel's ``assets.extra/``) and beside it as ``<file>.json`` otherwise
-(TensorRT engines). ``read_info`` finds it for any artifact. The run an
-artifact came from, and what it holds, is ``kerasvision.run.Run``'s business.
+(TensorRT engines). ``kerasvision.artifact.read_info`` finds it for any
+artifact, through the reader of its format's registry entry.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from kerasvision import __version__
-from kerasvision.errors import KVError
 from kerasvision.run import LABELS
 
 METADATA_KEY = "kerasvision"
@@ -92,22 +91,3 @@ def embed_tflite(path: Path, info: ModelInfo) -> None:
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(TFLITE_ENTRY, info.to_json())
         archive.writestr(LABELS, "".join(f"{label}\n" for label in info.labels))
-
-
-def read_info(artifact: str | Path) -> ModelInfo | None:
-    """The ``ModelInfo`` an artifact carries, or None when it has none.
-
-    Looks inside the file first, with the metadata reader of its format's
-    registry entry (tflite zip entry, ONNX metadata, SavedModel
-    ``assets.extra``), then at the sidecar ``<file>.json``.
-    """
-    from kerasvision.export.registry import find_format
-
-    path = Path(artifact)
-    if not path.exists():
-        raise KVError(f"{path} does not exist")
-    fmt = find_format(path)
-    info = fmt.read_info(path) if fmt is not None else None
-    if info is None and sidecar_path(path).is_file():
-        info = ModelInfo.from_json(sidecar_path(path).read_text(encoding="utf-8"))
-    return info

@@ -133,6 +133,13 @@ def machine_name() -> str:
     return name
 
 
+def _existing(path: Path) -> Path:
+    """``path``, or its encrypted ``<path>.enc`` when only that exists."""
+    from kerasvision.protect.encryption import encrypted_path
+
+    return encrypted_path(path) if not path.exists() and encrypted_path(path).exists() else path
+
+
 def ensure_exports(
     run: Run,
     model_path: Path,
@@ -151,7 +158,7 @@ def ensure_exports(
     plan = plan_exports(None)
     missing: dict[str, list[str]] = {}
     for fmt, precision in plan:
-        if not artifact_path(out, model_path.stem, fmt, precision).exists():
+        if not _existing(artifact_path(out, model_path.stem, fmt, precision)).exists():
             missing.setdefault(fmt, []).append(precision)
     failures: list[tuple[str, str, str]] = []
     if export:
@@ -165,7 +172,7 @@ def ensure_exports(
             )
             failures += report.failures
     found = [
-        (fmt, precision, artifact_path(out, model_path.stem, fmt, precision))
+        (fmt, precision, _existing(artifact_path(out, model_path.stem, fmt, precision)))
         for fmt, precision in plan
     ]
     return [(f, p, path) for f, p, path in found if path.exists()], failures
@@ -220,6 +227,8 @@ def benchmark_run(
     export: bool = True,
     max_images: int | None = None,
     progress: Callable[[str], None] | None = None,
+    key=None,
+    verify_hash: bool = True,
 ) -> BenchmarkResult:
     """Exports (or reuses) every format this machine builds and measures each one.
 
@@ -232,12 +241,16 @@ def benchmark_run(
         max_images: Cap on the held-out images used for accuracy. Defaults to
             None (all of them).
         progress: Called with a line of text as each step starts. Defaults to None.
+        key: AES key file of encrypted ``.enc`` exports. Defaults to None
+            (``KV_MODEL_KEY``).
+        verify_hash: Refuse exports that differ from ``export/manifest.json``.
+            Defaults to True.
 
     Returns:
         The ``BenchmarkResult``, also written to ``RUN/benchmark.json`` and
         ``RUN/benchmark.md``.
     """
-    from kerasvision.predictor import load_predictor
+    from kerasvision.artifact import load_predictor
 
     say = progress or (lambda text: log.info(text))
     if threads is not None and threads < 1:
@@ -257,7 +270,11 @@ def benchmark_run(
     for fmt, precision, path in [("keras", "fp32", model_path), *artifacts]:
         say(f"measuring {path.name}")
         try:
-            predictor = keras_model if fmt == "keras" else load_predictor(path, threads=threads)
+            predictor = (
+                keras_model
+                if fmt == "keras"
+                else load_predictor(path, threads=threads, key=key, verify_hash=verify_hash)
+            )
             rows.append(measure(predictor, images, labels, fmt, precision))
         except KVError as error:
             failures.append((fmt, precision, str(error)))

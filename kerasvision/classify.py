@@ -32,6 +32,9 @@ def classify(
     top: int = 3,
     threads: int | None = None,
     batch_size: int = 32,
+    key=None,
+    verify_hash: bool = True,
+    unsafe: bool = False,
 ) -> list[dict[str, Any]]:
     """Classifies image files with a model artifact.
 
@@ -42,6 +45,11 @@ def classify(
         top: How many classes to return per image. Defaults to 3.
         threads: CPU threads of the runtime. Defaults to None (its choice).
         batch_size: Images read and predicted at once. Defaults to 32.
+        key: AES key file of an encrypted ``.enc`` model. Defaults to None
+            (``KV_MODEL_KEY``).
+        verify_hash: Refuse a model that differs from the ``manifest.json``
+            beside it. Defaults to True.
+        unsafe: Let a Keras file run Python code (``Lambda``). Defaults to False.
 
     Returns:
         One dict per file, in order: ``image`` and ``predictions`` (a list of
@@ -53,7 +61,8 @@ def classify(
     if batch_size < 1:
         raise bad_value("batch_size", f"must be at least 1, got {batch_size}")
     files = find_images(inputs)
-    predictor = resolve(model, threads=threads)[0].predictor
+    artifact, _ = resolve(model, threads=threads, key=key, verify_hash=verify_hash, unsafe=unsafe)
+    predictor = artifact.predictor
     k = min(top, predictor.info.num_classes)
     results: list[dict[str, Any]] = []
     for chunk in batched(files, batch_size):

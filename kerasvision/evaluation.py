@@ -310,6 +310,9 @@ def evaluate(
     out: str | Path | None = None,
     pairs: int = 5,
     progress: Callable[[int], Callable[[int], None]] | None = None,
+    key=None,
+    verify_hash: bool = True,
+    unsafe: bool = False,
 ) -> tuple[Evaluation, Path | None]:
     """Evaluates a model artifact and writes ``metrics.json`` and ``confusion_matrix.png``.
 
@@ -328,6 +331,11 @@ def evaluate(
         pairs: Most-confused pairs to list. Defaults to 5.
         progress: Called once with the number of images; returns a callback
             that receives the size of each finished batch. Defaults to None.
+        key: AES key file of an encrypted ``.enc`` model. Defaults to None
+            (``KV_MODEL_KEY``).
+        verify_hash: Refuse a model that differs from the ``manifest.json``
+            beside it. Defaults to True.
+        unsafe: Let a Keras file run Python code (``Lambda``). Defaults to False.
 
     Returns:
         ``(Evaluation, output folder or None)``.
@@ -338,7 +346,7 @@ def evaluate(
         raise bad_value("batch_size", f"must be at least 1, got {batch_size}")
     if threads is not None and threads < 1:
         raise bad_value("threads", f"must be at least 1, got {threads}")
-    artifact, run = resolve(model, threads=threads)
+    artifact, run = resolve(model, threads=threads, key=key, verify_hash=verify_hash, unsafe=unsafe)
     folder = None
     if out != "":
         folder = Path(out) if out else default_output(artifact.path, run)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasvision.artifacts import ModelInfo, read_info
+from kerasvision.artifacts import ModelInfo
 from kerasvision.errors import KVError
 
 
@@ -104,10 +104,10 @@ def run_labels(model_file: str | Path) -> list[str] | None:
 class KerasPredictor(Predictor):
     format = "keras"
 
-    def __init__(self, path: Path, info: ModelInfo | None = None, model=None):
+    def __init__(self, path: Path, info: ModelInfo | None = None, model=None, unsafe: bool = False):
         from kerasvision.models.saving import load_model
 
-        self.model = model if model is not None else load_model(path)
+        self.model = model if model is not None else load_model(path, unsafe=unsafe)
         shape = [int(d) for d in self.model.input_shape[1:]]
         if info is None:
             classes = int(self.model.output_shape[-1])
@@ -136,11 +136,11 @@ class SavedModelPredictor(Predictor):
 
     format = "saved_model"
 
-    def __init__(self, path: Path, info: ModelInfo, model_dir: Path | None = None):
+    def __init__(self, path: Path, info: ModelInfo, location: Path | None = None):
         from kerasvision.backend import tf
 
         super().__init__(path, info)
-        self.loaded = tf.saved_model.load(str(model_dir or path))
+        self.loaded = tf.saved_model.load(str(location or path))
         self.fn = self.loaded.signatures["serving_default"]
         self.input_name = next(iter(self.fn.structured_input_signature[1]))
         self.tf = tf
@@ -158,11 +158,18 @@ def _quantize(x: np.ndarray, dtype, scale: float, zero: int) -> np.ndarray:
 class TFLitePredictor(Predictor):
     format = "tflite"
 
-    def __init__(self, path: Path, info: ModelInfo, threads: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        info: ModelInfo,
+        threads: int | None = None,
+        content: bytes | None = None,
+    ):
         from ai_edge_litert.interpreter import Interpreter
 
         super().__init__(path, info)
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        source = {"model_path": str(path)} if content is None else {"model_content": content}
+        self.interpreter = Interpreter(**source, num_threads=threads)
         self.input_details = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         self.batch = None
@@ -208,7 +215,13 @@ class TFLitePredictor(Predictor):
 class ONNXPredictor(Predictor):
     format = "onnx"
 
-    def __init__(self, path: Path, info: ModelInfo, threads: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        info: ModelInfo,
+        threads: int | None = None,
+        content: bytes | None = None,
+    ):
         import onnxruntime as ort
 
         super().__init__(path, info)
@@ -216,7 +229,8 @@ class ONNXPredictor(Predictor):
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        model = str(path) if content is None else content
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.input_type = self.session.get_inputs()[0].type
 
@@ -243,7 +257,7 @@ class EnginePredictor(Predictor):
 
     format = "engine"
 
-    def __init__(self, path: Path, info: ModelInfo):
+    def __init__(self, path: Path, info: ModelInfo, content: bytes | None = None):
         try:
             import tensorrt as trt
             from cuda.bindings import runtime as cudart
@@ -257,7 +271,9 @@ class EnginePredictor(Predictor):
         self._buffers: list[int] = []
         self.stream = None
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        self.engine = runtime.deserialize_cuda_engine(
+            path.read_bytes() if content is None else content
+        )
         if self.engine is None:
             raise KVError(f"TensorRT could not load {path.name} (built for another GPU/version?)")
         self.context = self.engine.create_execution_context()
@@ -323,46 +339,3 @@ class EnginePredictor(Predictor):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # the CUDA context may be gone at exit
             self.close()
-
-
-def artifact_format(path: str | Path) -> str:
-    """The format of an artifact, from the registry (a SavedModel is a directory)."""
-    from kerasvision.export.registry import format_of
-
-    return format_of(Path(path)).name
-
-
-def load_predictor(
-    path: str | Path, *, threads: int | None = None, labels: list[str] | None = None
-) -> Predictor:
-    """Opens an artifact with its own runtime (the predictor its registry entry names).
-
-    Args:
-        path: A ``.keras``/``.h5`` file, a SavedModel folder, or a ``.tflite``,
-            ``.onnx`` or ``.engine`` file.
-        threads: CPU threads for TFLite and onnxruntime. Defaults to None
-            (the runtime's choice).
-        labels: Class names to use when the artifact carries none. Defaults to
-            None.
-
-    Returns:
-        A ``Predictor``.
-    """
-    from kerasvision.export.registry import format_of
-
-    path = Path(path)
-    if not path.exists():
-        raise KVError(f"{path} does not exist")
-    fmt = format_of(path)
-    info = read_info(path)
-    if info is None and fmt.needs_info:
-        raise KVError(
-            f"{path.name} carries no kerasvision metadata (labels, input size); "
-            "export it with kv export"
-        )
-    if info is not None and labels:
-        info.labels = list(labels)
-    predictor = fmt.predictor(path, info, threads)
-    if labels:
-        predictor.info.labels = list(labels)
-    return predictor

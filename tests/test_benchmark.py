@@ -6,12 +6,12 @@ import shutil
 import numpy as np
 import pytest
 
+from kerasvision.artifact import load_predictor
 from kerasvision.benchmark import benchmark_run, throughput
 from kerasvision.cli.errors import run_cli
 from kerasvision.cli.main import cli
 from kerasvision.errors import KVError
 from kerasvision.export import plan_exports
-from kerasvision.predictor import load_predictor
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def onnx_exports(digits_run, rgb_run, tmp_path_factory) -> dict[str, object]:
 
 
 def _context(path: Path) -> CheckContext:
-    from kerasvision.artifacts import read_info
+    from kerasvision.artifact import read_info
 
     empty = np.zeros((0, 1))
     return CheckContext(read_info(path), "fp32", empty, empty, empty)
@@ -128,7 +128,7 @@ def test_deepstream_config_reads_back_with_the_models_values(onnx_exports, run, 
 
 
 def test_changing_precision_changes_network_mode(onnx_exports):
-    from kerasvision.artifacts import read_info
+    from kerasvision.artifact import read_info
 
     path = onnx_exports["rgb"].artifacts[0]
     info = read_info(path)

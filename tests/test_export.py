@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from kerasvision.artifacts import read_info
+from kerasvision.artifact import load_predictor, read_info
 from kerasvision.cli.errors import run_cli
 from kerasvision.cli.main import cli
 from kerasvision.config import build_config
@@ -18,7 +18,6 @@ from kerasvision.errors import KVError
 from kerasvision.export import ExportOptions, export_model, plan_exports
 from kerasvision.export import exporter as exporter_module
 from kerasvision.export.formats import tensorrt_missing
-from kerasvision.predictor import load_predictor
 from kerasvision.training import train
 
 

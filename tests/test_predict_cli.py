@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import write_image
 
+from kerasvision.artifact import load_predictor
 from kerasvision.cli.errors import run_cli
 from kerasvision.cli.main import cli
-from kerasvision.predictor import load_predictor
 
 
 def kv(*args: str) -> int:

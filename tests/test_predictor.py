@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 
+from kerasvision.artifact import artifact_format, load_predictor
 from kerasvision.errors import KVError
 from kerasvision.heldout import heldout
-from kerasvision.predictor import artifact_format, load_predictor
 from kerasvision.run import Run
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from kerasvision.backend import tf
 from kerasvision.errors import KVError, did_you_mean
+from kerasvision.images import MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +144,34 @@ def _is_image(path: Path) -> bool:
     return head.startswith(_MAGIC)
 
 
+def _shown(path: str | bytes | Path) -> str:
+    """A path printable on any terminal: bytes that are not UTF-8 become ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _too_large(path: Path) -> bool:
+    """Whether an image's header claims more than ``MAX_PIXELS`` (only the header is read)."""
+    from PIL import Image
+
+    from kerasvision.images import MAX_PIXELS
+
+    try:
+        with Image.open(path) as image:
+            return image.width * image.height > MAX_PIXELS
+    except Image.DecompressionBombError:
+        return True
+    except OSError:
+        return False  # broken data: the pipeline drops it (ignore_errors)
+
+
 def _scan_classes(root: Path, class_names: list[str] | None = None):
-    """Lists ``(files, labels, class_names, skipped)`` under ``root/<class>/``."""
+    """Lists ``(files, labels, class_names, skipped)`` under ``root/<class>/``.
+
+    Files are ``bytes`` paths (``os.fsencode``), so that a name that is not
+    valid UTF-8 reaches ``tf.io.read_file`` unchanged instead of failing the
+    conversion to a string tensor. Images whose header claims more than
+    ``kerasvision.images.MAX_PIXELS`` are skipped (decompression bombs).
+    """
     if class_names is None:
         class_names = sorted(
             d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
@@ -163,7 +190,10 @@ def _scan_classes(root: Path, class_names: list[str] | None = None):
             if not path.is_file() or path.name.startswith("."):
                 continue
             if path.suffix.lower() in IMAGE_EXTENSIONS and _is_image(path):
-                files.append(str(path))
+                if _too_large(path):
+                    skipped.append(path)
+                    continue
+                files.append(os.fsencode(path))
                 labels.append(label)
                 found += 1
             else:
@@ -184,7 +214,7 @@ def _decode_file(path: tf.Tensor, image_size: int, channels: int) -> tf.Tensor:
 class FolderSource(Source):
     """Class-per-subfolder images, optionally under ``train/``, ``val/``, ``test/``."""
 
-    _files: dict[str, tuple[list[str], list[int]]] = field(default_factory=dict)
+    _files: dict[str, tuple[list[bytes], list[int]]] = field(default_factory=dict)
 
     @classmethod
     def open(cls, root: Path, seed: int, val_split: float, test_split: float) -> FolderSource:
@@ -194,7 +224,7 @@ class FolderSource(Source):
             split: next((root / n for n in names if (root / n).is_dir()), None)
             for split, names in _SPLIT_DIRS.items()
         }
-        files: dict[str, tuple[list[str], list[int]]] = {}
+        files: dict[str, tuple[list[bytes], list[int]]] = {}
         if split_dirs["train"] is not None:
             paths, labels, class_names, skipped = _scan_classes(split_dirs["train"])
             files["train"] = (paths, labels)
@@ -218,7 +248,12 @@ class FolderSource(Source):
             paths, labels, class_names, skipped = _scan_classes(root)
             files = _split_files(paths, labels, val_split, test_split, seed)
         if skipped:
-            log.warning("skipped %d file(s) that are not images, e.g. %s", len(skipped), skipped[0])
+            log.warning(
+                "skipped %d file(s) that are not images or claim more than %d megapixels, e.g. %s",
+                len(skipped),
+                MAX_PIXELS // 1_000_000,
+                _shown(skipped[0]),
+            )
         size = _uniform_size([p for p, _ in files.values()])
         return cls(
             name=str(root),

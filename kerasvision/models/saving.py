@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kerasvision.backend import keras
+from kerasvision.errors import KVError
 from kerasvision.fileio import atomic_path
 
 # Layer classes of tensorflow-model-optimization: a model holding them (QAT,
@@ -29,11 +30,45 @@ def tfmot_scope(config_text: str) -> contextlib.AbstractContextManager:
 
 
 def _config_text(path: Path) -> str:
-    """The model config of a ``.keras`` file, or '' for other formats."""
-    if not zipfile.is_zipfile(path):
+    """The model config of a ``.keras`` or ``.h5`` file, or '' for other formats."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" in archive.namelist():
+                return archive.read("config.json").decode("utf-8", errors="replace")
         return ""
-    with zipfile.ZipFile(path) as archive:
-        return archive.read("config.json").decode("utf-8", errors="replace")
+    import h5py
+
+    if not h5py.is_hdf5(path):
+        return ""
+    with h5py.File(path, "r") as h5:
+        config = h5.attrs.get("model_config", "")
+    return config.decode("utf-8", errors="replace") if isinstance(config, bytes) else str(config)
+
+
+def _lambda_layers(node: Any) -> list[str]:
+    """Names of the ``Lambda`` layers (Python code) anywhere in a model config."""
+    if isinstance(node, list):
+        return [name for item in node for name in _lambda_layers(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [str(node.get("config", {}).get("name"))] if node.get("class_name") == "Lambda" else []
+    return found + [name for value in node.values() for name in _lambda_layers(value)]
+
+
+def refuse_code(path: Path, config_text: str) -> None:
+    """Raises ``KVError`` when a model file holds ``Lambda`` layers, whose Python code
+    would run on load (Keras' safe mode refuses them in ``.keras`` files; ``.h5``
+    files have no safe mode, so this check is kerasvision's own)."""
+    try:
+        names = _lambda_layers(json.loads(config_text)) if config_text else []
+    except json.JSONDecodeError:
+        return
+    if names:
+        raise KVError(
+            f"{path.name} holds Lambda layer(s) ({', '.join(names[:3])}) whose Python code "
+            "would run on load; kerasvision loads models in safe mode: pass --unsafe only "
+            "if you trust where the file came from"
+        )
 
 
 def _float32_config(node: Any) -> Any:
@@ -78,8 +113,11 @@ def float32_copy(model):
     return copy
 
 
-def load_model(path: str | Path):
-    """Loads a ``.keras`` (or SavedModel/H5) model without compiling it.
+def load_model(path: str | Path, *, unsafe: bool = False):
+    """Loads a ``.keras`` (or SavedModel/H5) model without compiling it, in safe mode.
+
+    A file holding ``Lambda`` layers (arbitrary Python code) is refused unless
+    ``unsafe`` is True (``--unsafe``).
 
     Quantization-aware (QAT) models, and pruned models saved before
     ``strip_pruning``, hold tensorflow-model-optimization layers; they load
@@ -88,5 +126,8 @@ def load_model(path: str | Path):
     ``tfmot.quantization.keras.quantize_scope()`` for them).
     """
     path = Path(path)
-    with tfmot_scope(_config_text(path) if path.is_file() else ""):
-        return keras.models.load_model(path, compile=False)
+    config_text = _config_text(path) if path.is_file() else ""
+    if not unsafe:
+        refuse_code(path, config_text)
+    with tfmot_scope(config_text):
+        return keras.models.load_model(path, compile=False, safe_mode=not unsafe)
