@@ -1,4 +1,4 @@
-"""TFLite / LiteRT export: fp32, fp16, dynamic range or full int8, metadata embedded."""
+"""TFLite / LiteRT export: fp32, fp16, dynamic range or full int8, standard metadata embedded."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasvision.artifacts import ModelInfo, embed_tflite
+from kerasvision.artifacts import ModelInfo
 from kerasvision.compress.ptq import to_tflite
+from kerasvision.export.tflite_metadata import write_metadata
 from kerasvision.fileio import atomic_path
 
 
@@ -36,7 +37,7 @@ def export_tflite(
     """
     io = io_type if precision == "int8" else "float32"
     data = to_tflite(model, precision, calibration=calibration, io_type=io)
+    info = info.replace(format="tflite", precision=precision, input_dtype=io)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-        embed_tflite(tmp, info.replace(format="tflite", precision=precision, input_dtype=io))
+        tmp.write_bytes(write_metadata(data, info))
     return path

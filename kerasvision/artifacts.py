@@ -89,9 +89,11 @@ def embed_tflite(path: Path, info: ModelInfo) -> None:
     This is how TFLite's own metadata tools attach associated files: the file
     stays a valid flatbuffer (the interpreter ignores trailing bytes) and is
     also a zip archive that any zip reader (``java.util.zip.ZipFile``,
-    ``unzip -l``) opens.
+    ``unzip -l``) opens. The entries are stored uncompressed, as MediaPipe
+    requires. ``kerasvision.export.tflite_metadata.write_metadata`` also writes
+    the standard ``TFLITE_METADATA`` that points at them.
     """
-    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr(TFLITE_ENTRY, info.to_json())
         archive.writestr("labels.txt", "".join(f"{label}\n" for label in info.labels))
 
