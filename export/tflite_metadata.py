@@ -323,6 +323,11 @@ def _metadata_buffer(data: bytes) -> bytes | None:
     return None
 
 
+def _input_type(data: bytes) -> str:
+    graph = _schema().Model.GetRootAs(data, 0).Subgraphs(0)
+    return _type_name(graph.Tensors(graph.Inputs(0)).Type())
+
+
 def read_metadata(source: str | Path | bytes) -> dict[str, Any]:
     """The standard metadata of a ``.tflite`` file, as plain data.
 
@@ -331,7 +336,8 @@ def read_metadata(source: str | Path | bytes) -> dict[str, Any]:
 
     Returns:
         ``name``, ``description``, ``version``, ``author``,
-        ``min_parser_version``, ``input`` and ``output`` (each with
+        ``min_parser_version``, ``input_type`` (the model's input tensor
+        type, e.g. ``float32``), ``input`` and ``output`` (each with
         ``name``, ``associated_files``, and for the input ``color_space``,
         ``normalization`` and ``stats``), ``label_files`` (the output's
         ``TENSOR_AXIS_LABELS`` file names), ``associated_files`` (model level)
@@ -358,6 +364,7 @@ def read_metadata(source: str | Path | bytes) -> dict[str, Any]:
         "version": _decode(md.version),
         "author": _decode(md.author),
         "min_parser_version": _decode(md.minParserVersion),
+        "input_type": _input_type(data),
         "input": inputs[0] if inputs else None,
         "output": outputs[0] if outputs else None,
         "label_files": [
