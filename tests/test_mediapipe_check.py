@@ -181,3 +181,19 @@ def test_the_check_is_unavailable_without_mediapipe(exports, held_out, monkeypat
 def test_images_of_another_size_are_refused(exports):
     with pytest.raises(KVError, match="takes 8x8 images"):
         mediapipe_check(exports("gray", "int8"), np.zeros((2, 12, 12, 3), np.float32))
+
+
+def test_mediapipe_refuses_an_int8_input_file(rgb_model, held_out, tmp_path):
+    info = ModelInfo(labels=DIGITS, input_shape=[8, 8, 3], model="simple_cnn")
+    path = export_tflite(
+        rgb_model,
+        tmp_path / "int8-io.tflite",
+        precision="int8",
+        info=info,
+        calibration=_coloured(held_out[:50]),
+        io_type="int8",
+    )
+    assert metadata_check(path).status == "passed"
+    result = mediapipe_check(path, _coloured(held_out[:20]))
+    assert result.status == "failed"
+    assert "Requested one of these types: uint8/float32" in result.message
