@@ -9,7 +9,7 @@ import click
 
 # ExportOptions fields (and export_model parameters) that a user may type; the
 # library's errors name them, and kv's error handler says their flags.
-OPTION_PARAMS = ("calib", "io_type", "batch", "opset", "workspace", "max_drop")
+OPTION_PARAMS = ("calib", "io_type", "input_channels", "batch", "opset", "workspace", "max_drop")
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -42,6 +42,13 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     "--io-type",
     default=None,
     help="Input/output type of int8 TFLite: uint8 (default), int8 or float32.",
+)
+@click.option(
+    "--input-channels",
+    type=int,
+    default=None,
+    help="Input of TFLite files: 3 (default: RGB, what MediaPipe takes; a grayscale model "
+    "converts RGB to gray inside) or 1 (a grayscale model keeps its raw gray input).",
 )
 @click.option(
     "--batch", default="1:8:32", show_default=True, help="TensorRT batch profile MIN:OPT:MAX."
@@ -89,6 +96,7 @@ def export(
     precisions,
     calib,
     io_type,
+    input_channels,
     batch,
     opset,
     workspace,
@@ -133,6 +141,7 @@ def export(
     options = ExportOptions(
         calib=calib,
         io_type=io_type or "uint8",
+        input_channels=input_channels,
         batch=parse_batch(batch),
         opset=opset,
         workspace=workspace,

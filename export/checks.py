@@ -83,26 +83,8 @@ def tensorrt_parse(path: Path, context: CheckContext) -> CheckResult:
     return CheckResult(name, OK, f"TensorRT {trt.__version__} ONNX parser read it")
 
 
-# The MediaPipe Tasks ImageClassifier check lives in its own module
-# (export/mediapipe_check.py) with ``check(path, context) -> CheckResult``;
-# until it is installed beside this one, the check says so.
-MEDIAPIPE_MODULE = "kerasvision.export.mediapipe_check"
-
-
-def mediapipe_classifier(path: Path, context: CheckContext) -> CheckResult:
-    """Hands the file to the MediaPipe ImageClassifier check, when it is present."""
-    try:
-        module = importlib.import_module(MEDIAPIPE_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name != MEDIAPIPE_MODULE:
-            return CheckResult("MediaPipe", UNAVAILABLE, f"{error.name} is not installed")
-        return CheckResult("MediaPipe", UNAVAILABLE, f"{MEDIAPIPE_MODULE} is not in this build")
-    return module.check(path, context)
-
-
 ONNX_CHECKS = (
     Check("onnx full check", onnx_full_check),
     Check("polygraphy lint", polygraphy_lint),
     Check("TensorRT", tensorrt_parse),
 )
-TFLITE_CHECKS = (Check("MediaPipe", mediapipe_classifier),)

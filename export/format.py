@@ -68,18 +68,24 @@ class CheckResult:
         status: ``ok`` (ran and agreed), ``failed`` (with the message) or
             ``unavailable`` (not installed here, with the reason).
         message: What it said.
+        agreement: Fraction of images whose top-1 equals the reference's,
+            for a stack that classified them. Defaults to None.
     """
 
     name: str
     status: str
     message: str = ""
+    agreement: float | None = None
 
     @property
     def failed(self) -> bool:
         return self.status == FAILED
 
-    def to_dict(self) -> dict[str, str]:
-        return {"status": self.status, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "message": self.message}
+        if self.agreement is not None:
+            out["agreement"] = round(self.agreement, 6)
+        return out
 
 
 @dataclass

@@ -38,9 +38,10 @@ class ExportOptions:
         batch: TensorRT optimization profile ``(min, opt, max)`` batch sizes.
         opset: ONNX opset.
         workspace: TensorRT builder workspace in GiB.
-        input_channels: Input channels of mobile (TFLite) files; None keeps the
-            model's own. 3 for a 1-channel model needs an RGB-to-gray input
-            step (``export/rgb_input.py``).
+        input_channels: Input channels of mobile (TFLite) files: 3 (RGB, what
+            MediaPipe and the TFLite Task Library take; a 1-channel model gets
+            its RGB-to-gray step inside, ``export/rgb_input.py``) or 1 (a gray
+            model keeps its raw gray input). None means 3.
         serving_version: The numeric version folder of a SavedModel
             (``<stem>_saved_model/<version>/``, TF Serving's layout).
     """

@@ -1,4 +1,4 @@
-"""TFLite / LiteRT: conversion (fp32, fp16, dynamic range, full int8), metadata, entry.
+"""TFLite / LiteRT: conversion (fp32, fp16, dynamic range, full int8), standard metadata, entry.
 
 ``to_tflite`` converts a Keras model to a flatbuffer at one of four precisions:
 
@@ -15,19 +15,19 @@ the calibration images only to quantize the model's input and output.
 
 from __future__ import annotations
 
-import io
 import warnings
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from kerasvision.artifacts import TFLITE_ENTRY, ModelInfo, embed_tflite
+from kerasvision.artifacts import ModelInfo
 from kerasvision.errors import KVError
-from kerasvision.export.checks import TFLITE_CHECKS
 from kerasvision.export.format import ExportJob, Format
+from kerasvision.export.mediapipe_check import TFLITE_CHECKS
 from kerasvision.export.options import IO_TYPES, PRECISIONS
+from kerasvision.export.rgb_input import as_input, mobile_input
+from kerasvision.export.tflite_metadata import read_info, write_metadata
 from kerasvision.fileio import atomic_path
 
 TFLITE_PRECISIONS = PRECISIONS
@@ -99,36 +99,6 @@ def to_tflite(
         raise KVError(f"TFLite {precision} conversion failed: {first}") from error
 
 
-def adapt_input(model, job: ExportJob):
-    """The model with the input channels ``job.options.input_channels`` asks for.
-
-    The RGB-to-gray input step for 1-channel models plugs in here
-    (``export/rgb_input.py``); without it only the model's own channels are written.
-    """
-    wanted = job.options.input_channels
-    if wanted in (None, job.traits.channels):
-        return model
-    raise KVError(
-        f"input_channels={wanted} for a {job.traits.channels}-channel model needs the "
-        "RGB input step (kerasvision.export.rgb_input), which this build does not have"
-    )
-
-
-def write_info(path: Path, info: ModelInfo) -> None:
-    """Embeds ``metadata.json`` and ``labels.txt`` in the ``.tflite`` file."""
-    embed_tflite(path, info)
-
-
-def read_info(path: Path | io.BytesIO) -> ModelInfo | None:
-    """The ``ModelInfo`` in a ``.tflite`` file's appended zip (or its bytes), or None."""
-    if not zipfile.is_zipfile(path):
-        return None
-    with zipfile.ZipFile(path) as archive:
-        if TFLITE_ENTRY not in archive.namelist():
-            return None
-        return ModelInfo.from_json(archive.read(TFLITE_ENTRY))
-
-
 def export(model, path: Path, job: ExportJob) -> Path:
     """Writes ``model`` as a ``.tflite`` file with its labels and input spec inside.
 
@@ -143,11 +113,14 @@ def export(model, path: Path, job: ExportJob) -> Path:
         ``path``.
     """
     io = job.options.io_type if job.precision == "int8" else "float32"
-    model = adapt_input(model, job)
-    data = to_tflite(model, job.precision, calibration=job.calibration, io_type=io)
+    model, info = mobile_input(model, job.info, job.options.input_channels)
+    calibration = job.calibration
+    if calibration is not None:
+        calibration = as_input(calibration, info.input_shape[-1])
+    data = to_tflite(model, job.precision, calibration=calibration, io_type=io)
+    info = info.replace(format="tflite", precision=job.precision, input_dtype=io)
     with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-        write_info(tmp, job.info.replace(format="tflite", precision=job.precision, input_dtype=io))
+        tmp.write_bytes(write_metadata(data, info))
     return path
 
 

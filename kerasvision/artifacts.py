@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kerasvision import __version__
-from kerasvision.run import LABELS
 
 METADATA_KEY = "kerasvision"
 TFLITE_ENTRY = "metadata.json"
@@ -78,16 +76,3 @@ def sidecar_path(artifact: str | Path) -> Path:
     """``model.engine`` -> ``model.engine.json``."""
     artifact = Path(artifact)
     return artifact.with_name(artifact.name + ".json")
-
-
-def embed_tflite(path: Path, info: ModelInfo) -> None:
-    """Appends ``metadata.json`` and ``labels.txt`` to a ``.tflite`` file as a zip archive.
-
-    This is how TFLite's own metadata tools attach associated files: the file
-    stays a valid flatbuffer (the interpreter ignores trailing bytes) and is
-    also a zip archive that any zip reader (``java.util.zip.ZipFile``,
-    ``unzip -l``) opens.
-    """
-    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(TFLITE_ENTRY, info.to_json())
-        archive.writestr(LABELS, "".join(f"{label}\n" for label in info.labels))

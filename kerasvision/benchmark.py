@@ -185,7 +185,7 @@ def throughput(predictor, images: np.ndarray, batch: int = 32, rounds: int = 5) 
     already in its input type (``timed_call``); a runtime that takes one
     image at a time (a fixed-batch TFLite file) is called once per image.
     """
-    chunk = np.resize(images, (batch, *images.shape[1:])).astype(np.float32)
+    chunk = predictor.prepare(np.resize(images, (batch, *images.shape[1:])).astype(np.float32))
     step = min(batch, predictor.max_batch or batch)
     calls = [predictor.timed_call(chunk[i : i + step]) for i in range(0, batch, step)]
     for call in calls:  # warm-up

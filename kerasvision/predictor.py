@@ -45,16 +45,28 @@ class Predictor(abc.ABC):
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.info.input_shape)
 
-    def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """Class probabilities ``(N, K)`` for raw-pixel images ``(N, H, W, C)``."""
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        """``images`` as a batch this artifact takes; gray images are given as RGB to an RGB file.
+
+        A 1-channel model exported for phones takes RGB and turns it gray
+        inside (``kerasvision.export.rgb_input``), so the gray value in R, G
+        and B gives it the very image the Keras model sees.
+        """
         images = np.asarray(images)
         if images.ndim == 3:
             images = images[None]
+        if images.ndim == 4 and images.shape[-1] == 1 and self.input_shape[-1] == 3:
+            images = np.repeat(images, 3, axis=-1)
         if tuple(images.shape[1:]) != self.input_shape:
             raise KVError(
                 f"{self.path.name} takes images of shape {self.input_shape}, "
                 f"got {tuple(images.shape[1:])}"
             )
+        return images
+
+    def predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Class probabilities ``(N, K)`` for raw-pixel images ``(N, H, W, C)``."""
+        images = self.prepare(images)
         step = min(batch_size, self.max_batch or batch_size)
         out = [
             np.asarray(self._run(images[i : i + step].astype(np.float32)), dtype=np.float32)
@@ -69,7 +81,7 @@ class Predictor(abc.ABC):
         type, e.g. quantized to uint8); taking the best repeat keeps other
         processes on the machine out of the figure, as ``timeit`` does.
         """
-        call = self.timed_call(np.asarray(image, dtype=np.float32)[None])
+        call = self.timed_call(self.prepare(np.asarray(image, dtype=np.float32)))
         for _ in range(5):  # warm-up
             call()
         best = float("inf")

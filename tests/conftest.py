@@ -109,3 +109,15 @@ def digits_exports(digits_run) -> dict[str, Path]:
 
     report = export_model(digits_run, formats=["tflite", "onnx"], precisions=["fp32", "int8"])
     return {path.name.split("-", 1)[1]: path for path in report.artifacts}
+
+
+def export_file(model, path: Path, *, precision: str, info, calibration=None, **options) -> Path:
+    """Writes one artifact of ``path``'s format through its registry entry (``export``)."""
+    from kerasvision.export.format import ExportJob, ModelTraits
+    from kerasvision.export.options import ExportOptions
+    from kerasvision.export.registry import FORMATS, find_format
+
+    fmt = find_format(path) if path.suffix else FORMATS["saved_model"]
+    traits = ModelTraits(channels=int(model.input_shape[-1]))
+    job = ExportJob(precision, info, ExportOptions(**options), calibration, traits)
+    return fmt.export(model, path, job)

@@ -47,7 +47,7 @@ def test_an_exported_file_carries_its_labels_and_input_size_alone(
         alone = shutil.copy(digits_exports[name], tmp_path / f"copy-{name}")
         predictor = load_predictor(alone)
         assert predictor.labels == labels
-        assert predictor.input_shape == (8, 8, 1)
+        assert predictor.input_shape == ((8, 8, 3) if name.endswith("tflite") else (8, 8, 1))
         assert predictor.format == name.split(".")[1]
 
 
@@ -59,9 +59,13 @@ def test_a_keras_file_outside_a_run_gets_placeholder_labels_unless_given(digits_
 
 
 def test_wrong_image_shape_is_a_clear_error(digits_exports):
-    predictor = load_predictor(digits_exports["fp32.tflite"])
+    predictor = load_predictor(digits_exports["fp32.onnx"])
     with pytest.raises(KVError, match=r"takes images of shape \(8, 8, 1\), got \(9, 9, 1\)"):
         predictor.predict(np.zeros((2, 9, 9, 1)))
+    rgb = load_predictor(digits_exports["fp32.tflite"])  # gray images are given to it as RGB
+    assert rgb.predict(np.zeros((2, 8, 8, 1))).shape == (2, 10)
+    with pytest.raises(KVError, match=r"takes images of shape \(8, 8, 3\), got \(9, 9, 3\)"):
+        rgb.predict(np.zeros((2, 9, 9, 1)))
 
 
 def test_artifacts_without_metadata_or_unknown_types_are_refused(tmp_path, digits_exports):
