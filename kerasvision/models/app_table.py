@@ -9,8 +9,9 @@ size, checked against the built models by ``tests/test_model_table.py``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from kerasvision.models.cached_stats import STATS
 from kerasvision.models.registry import ModelStats
 
 _KA = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -141,4 +142,4 @@ def _rows() -> list[Family]:
     return rows
 
 
-FAMILIES: dict[str, Family] = {family.name: family for family in _rows()}
+FAMILIES: dict[str, Family] = {f.name: replace(f, stats=STATS.get(f.name)) for f in _rows()}

@@ -65,6 +65,8 @@ def normalize_layer(kind: str, channels: int):
 
 def _weights_url(family: Family, width: float, size: int) -> str:
     """The no-top file Keras would download for ``family`` at ``width`` and ``size``."""
+    if family.width_text is None:
+        return family.weights_url
     if family.weights_sizes:
         size = size if size in family.weights_sizes else 224
     return family.weights_url.format(width=family.width_text(width), size=size)

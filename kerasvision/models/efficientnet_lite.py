@@ -26,9 +26,10 @@ import string
 
 from kerasvision.backend import keras
 from kerasvision.errors import KVError
+from kerasvision.models.cached_stats import STATS
 from kerasvision.models.heads import check_dropout, classifier, pixels_input
 from kerasvision.models.mobilenet_cifar import _make_divisible
-from kerasvision.models.registry import ModelStats, register_model
+from kerasvision.models.registry import register_model
 from kerasvision.models.weights import check_weights, load_into
 
 # name: (width coefficient, depth coefficient, resolution, dropout)
@@ -56,10 +57,6 @@ DROP_CONNECT = 0.2
 def _init():
     """A fresh He-style initializer per layer (one instance would repeat its values)."""
     return keras.initializers.VarianceScaling(2.0, mode="fan_out", distribution="truncated_normal")
-
-
-# Cached ``ModelStats`` at the default size (checked by tests/test_model_table.py).
-STATS: dict[str, ModelStats] = {}
 
 
 def _conv_bn(x, filters: int, kernel: int, stride: int, name: str, relu: bool = True):

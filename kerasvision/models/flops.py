@@ -37,3 +37,25 @@ def backbone_stats(model) -> tuple[int, int, int]:
     params = int(model.count_params()) - int(logits.count_params())
     flops = count_flops(model) - 2 * features * int(logits.units)
     return params, features, flops
+
+
+def main() -> None:
+    """Prints the ``cached_stats.STATS`` table: ``python -m kerasvision.models.flops``.
+
+    Builds every model that has an int8 family at its default size (minutes).
+    """
+    from kerasvision.models.catalog import create_model, get_model_spec, list_models
+
+    print("STATS = {")
+    for name in list_models():
+        spec = get_model_spec(name)
+        if spec.family is None:
+            continue
+        size = spec.default_size
+        model = create_model(name, num_classes=10, input_shape=(size, size, 3))
+        print(f'    "{name}": {backbone_stats(model)},', flush=True)
+    print("}")
+
+
+if __name__ == "__main__":
+    main()
