@@ -10,6 +10,7 @@ ones when the temperature changes.
 
 from __future__ import annotations
 
+from kerasvision import _compat
 from kerasvision.backend import keras, tf
 
 
@@ -24,25 +25,11 @@ def logits_model(model):
     names = {layer.name for layer in model.layers}
     for name in ("logits", "quant_logits", "prune_low_magnitude_logits"):
         if name in names:
-            logits = _output_in(model, model.get_layer(name))
+            logits = _compat.output_in(model, model.get_layer(name))
             return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
     probs = model.outputs[0]
     logits = keras.layers.Lambda(lambda p: tf.math.log(tf.clip_by_value(p, 1e-7, 1.0)))(probs)
     return keras.Model(model.inputs, logits, name=f"{model.name}_logits")
-
-
-def _output_in(model, layer):
-    """``layer``'s output in ``model``'s graph.
-
-    ``layer.output`` is its output in the first model it was called in, which
-    is another model when pruning or QAT wrapped the model around shared layers.
-    """
-    from tf_keras.src.engine.functional import _make_node_key
-
-    for index in range(len(layer._inbound_nodes)):
-        if _make_node_key(layer.name, index) in model._network_nodes:
-            return layer.get_output_at(index)
-    return layer.output
 
 
 class Distiller(keras.Model):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasvision import _compat
 from kerasvision.backend import keras, tf
 from kerasvision.errors import KVError
 from kerasvision.fileio import atomic_path
@@ -115,9 +116,7 @@ def _chain(model) -> list:
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     previous = model.layers[0]
     for layer in layers:
-        inbound = [n.inbound_layers for n in layer._inbound_nodes]
-        inbound = [i for node in inbound for i in (node if isinstance(node, list) else [node])]
-        if previous not in inbound or len(model.inputs) != 1:
+        if previous not in _compat.inbound_layers(layer) or len(model.inputs) != 1:
             raise KVError(
                 f"Grad-CAM inside '{layer.name}' needs {model.name} to be a plain chain of "
                 "layers; pass --layer with one of its own spatial layers"

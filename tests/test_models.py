@@ -19,7 +19,16 @@ def test_builtin_models_are_registered():
         "mobilenet_v2",
         "mobilenet_v2_cifar",
     } <= set(list_models())
-    assert list_models("resnet*") == ["resnet20", "resnet50", "resnet56"]
+    assert list_models("resnet*") == [
+        "resnet101",
+        "resnet101_v2",
+        "resnet152",
+        "resnet152_v2",
+        "resnet20",
+        "resnet50",
+        "resnet50_v2",
+        "resnet56",
+    ]
 
 
 def test_unknown_model_suggests_the_closest():
@@ -143,10 +152,11 @@ def test_an_option_a_model_does_not_take_is_rejected():
     create_model("resnet20", num_classes=10, input_shape=(32, 32, 3), width=1.0)
 
 
-def test_imagenet_download_failure_is_one_clear_error(monkeypatch):
+def test_imagenet_download_failure_is_one_clear_error(monkeypatch, tmp_path):
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure on https://example: [Errno -2] Name not known")
 
+    monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setattr("tf_keras.src.utils.data_utils.get_file", offline)
     with pytest.raises(KVError, match="could not download ImageNet weights.*--weights PATH"):
         create_model("mobilenet_v2", num_classes=3, input_shape=(96, 96, 3), weights="imagenet")

@@ -26,6 +26,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.pr
     Default8bitPrunePreserveQuantizeRegistry,
 )
 
+from kerasvision import _compat
 from kerasvision.backend import keras, tf
 from kerasvision.compress.pruning import iter_layers, prunable_kernels, prunable_layers
 from kerasvision.config import QAT_MODES
@@ -77,28 +78,27 @@ def resolve_mode(mode: str, model) -> str:
 def _replay(model, inputs: list, call_kwargs: dict) -> list:
     """Calls the layers of functional ``model`` on ``inputs``, inlining nested models."""
     tensors = {
-        str(id(ref)): [x] * model._tensor_usage_count[str(id(ref))]
+        str(id(ref)): [x] * _compat.tensor_usage_count(model, str(id(ref)))
         for ref, x in zip(model.inputs, inputs, strict=True)
     }
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            if node.is_input:
-                continue
-            args, kwargs = node.map_arguments(tensors)
-            layer = node.layer
-            if isinstance(layer, keras.Model):
-                nested = {**call_kwargs, **{k: v for k, v in kwargs.items() if k == "training"}}
-                outputs = _replay(
-                    layer,
-                    tf.nest.flatten((args, [v for k, v in kwargs.items() if k != "training"])),
-                    nested,
-                )
-            else:
-                if "training" in call_kwargs and layer._expects_training_arg:
-                    kwargs = {"training": call_kwargs["training"], **kwargs}
-                outputs = layer(*args, **kwargs)
-            for out_id, value in zip(node.flat_output_ids, tf.nest.flatten(outputs), strict=True):
-                tensors[out_id] = [value] * model._tensor_usage_count[out_id]
+    for node in _compat.nodes_by_depth(model):
+        if node.is_input:
+            continue
+        args, kwargs = node.map_arguments(tensors)
+        layer = node.layer
+        if isinstance(layer, keras.Model):
+            nested = {**call_kwargs, **{k: v for k, v in kwargs.items() if k == "training"}}
+            outputs = _replay(
+                layer,
+                tf.nest.flatten((args, [v for k, v in kwargs.items() if k != "training"])),
+                nested,
+            )
+        else:
+            if "training" in call_kwargs and _compat.expects_training_arg(layer):
+                kwargs = {"training": call_kwargs["training"], **kwargs}
+            outputs = layer(*args, **kwargs)
+        for out_id, value in zip(node.flat_output_ids, tf.nest.flatten(outputs), strict=True):
+            tensors[out_id] = [value] * _compat.tensor_usage_count(model, out_id)
     return [tensors[str(id(ref))].pop() for ref in model.outputs]
 
 
@@ -113,7 +113,7 @@ def inline_nested(model) -> tuple[keras.Model, list[str]]:
     if not nested:
         return model, []
     for layer in model.layers:
-        if isinstance(layer, keras.Model) and not layer._is_graph_network:
+        if isinstance(layer, keras.Model) and not _compat.is_functional(layer):
             raise KVError(
                 f"cannot quantize the subclassed model '{layer.name}' inside {model.name}"
             )
@@ -155,6 +155,33 @@ def _annotate(model, skip: set[str]):
     return keras.models.clone_model(model, clone_function=annotate)
 
 
+def custom_layers(model) -> dict[str, type]:
+    """The layer classes of ``model`` that are not Keras' own, by class name.
+
+    tfmot rebuilds the model from its config with only its own custom objects
+    (ConvNeXt's ``LayerScale`` then fails with "'str' object is not callable"),
+    so these are put in scope for it.
+
+    Raises:
+        KVError: Naming the first layer whose class cannot be rebuilt from its
+            config, before any training starts.
+    """
+    found = {}
+    for layer in model.layers:
+        cls = type(layer)
+        if cls.__module__.startswith(("tf_keras.src.layers", "tf_keras.src.engine")):
+            continue
+        try:
+            cls.from_config(layer.get_config())
+        except Exception as error:  # any failure means tfmot could not rebuild it either
+            raise KVError(
+                f"--qat cannot quantize {model.name}: its layer '{layer.name}' "
+                f"({cls.__name__}) cannot be rebuilt from its config ({error})"
+            ) from None
+        found[cls.__name__] = cls
+    return found
+
+
 def quantize_model(model, mode: str = "qat") -> QuantizedModel:
     """Prepares a trained float model for quantization-aware training.
 
@@ -172,6 +199,7 @@ def quantize_model(model, mode: str = "qat") -> QuantizedModel:
     """
     scheme_name = resolve_mode(mode, model)
     flat, inlined = inline_nested(model)
+    custom = custom_layers(flat)
     scheme = _scheme(scheme_name)
     registry = scheme.get_quantize_registry()
     # BatchNormalization is folded into the convolution before it by tfmot's transforms.
@@ -185,7 +213,7 @@ def quantize_model(model, mode: str = "qat") -> QuantizedModel:
         if len(skip) >= len(flat.layers) - len(flat.inputs):
             raise KVError(f"tfmot cannot quantize any layer of {model.name}")
         try:
-            with tfmot.quantization.keras.quantize_scope():
+            with tfmot.quantization.keras.quantize_scope(custom):
                 qat = tfmot.quantization.keras.quantize_apply(_annotate(flat, skip), scheme)
             break
         except RuntimeError as error:  # "Layer NAME:<class ...> is not supported"

@@ -1,19 +1,45 @@
-"""Model registry, after timm: ``@register_model``, ``create_model``, ``list_models``.
+"""Model registry, after timm: ``@register_model`` and the specs it records.
 
 A registered builder takes ``num_classes`` and ``input_shape`` by keyword (plus
 its own options) and returns a ``keras.Model`` whose input is raw pixels
 (0-255, float32) and whose output is class probabilities. Normalization lives
 inside the model, so exported files need nothing but the image.
+
+This module imports no model module: the built-in models import it to
+register themselves, and ``kerasvision.models.catalog`` (``list_models``,
+``create_model``) loads them, so there is no import cycle.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kerasvision.errors import KVError, unknown
+
+@dataclass(frozen=True)
+class ModelStats:
+    """Figures of a model kept in its table, so ``kv models`` need not build it.
+
+    Attributes:
+        backbone_params: Parameters of everything but the classifier.
+        features: Width of the pooled features the classifier reads.
+        backbone_flops: FLOPs of one image at the default size, without the
+            classifier (``tf.profiler``'s float-operation count: a
+            multiply-add is 2).
+    """
+
+    backbone_params: int
+    features: int
+    backbone_flops: int
+
+    def params(self, num_classes: int) -> int:
+        """All parameters with a ``num_classes``-way classifier."""
+        return self.backbone_params + (self.features + 1) * num_classes
+
+    def flops(self, num_classes: int) -> int:
+        """FLOPs of one image at the default size with a ``num_classes``-way classifier."""
+        return self.backbone_flops + 2 * self.features * num_classes
 
 
 @dataclass(frozen=True)
@@ -26,6 +52,10 @@ class ModelSpec:
         default_size: Preferred square input size, or None for any size.
         pretrained: Whether ``weights="imagenet"`` is available.
         description: One line for ``kv models``.
+        min_size: Smallest square input size it builds at, or None for any.
+        family: The int8 family (a key of ``kerasvision.models.int8.FAMILIES``),
+            or None when nothing is known.
+        stats: Cached parameters and FLOPs, or None (``kv models`` builds it).
     """
 
     name: str
@@ -33,6 +63,9 @@ class ModelSpec:
     default_size: int | None
     pretrained: bool
     description: str
+    min_size: int | None = None
+    family: str | None = None
+    stats: ModelStats | None = None
 
     @property
     def options(self) -> list[str]:
@@ -48,6 +81,10 @@ def register_model(
     *,
     default_size: int | None = None,
     pretrained: bool = False,
+    min_size: int | None = None,
+    family: str | None = None,
+    stats: ModelStats | None = None,
+    description: str | None = None,
 ) -> Callable[[Callable], Callable]:
     """Decorator that adds a model builder to the registry.
 
@@ -55,6 +92,11 @@ def register_model(
         name: Registered name. Defaults to None (the function's name).
         default_size: Preferred square input size. Defaults to None.
         pretrained: Whether ImageNet weights are available. Defaults to False.
+        min_size: Smallest square input size. Defaults to None (any).
+        family: Its int8 family in ``kerasvision.models.int8``. Defaults to None.
+        stats: Cached parameters and FLOPs. Defaults to None.
+        description: One line for ``kv models``. Defaults to None (the first
+            line of the builder's docstring).
 
     Returns:
         The decorator; it returns the builder unchanged.
@@ -64,66 +106,13 @@ def register_model(
         key = name or fn.__name__
         if key in _REGISTRY:
             raise ValueError(f"model '{key}' is already registered")
-        doc = (inspect.getdoc(fn) or "").split("\n", 1)[0]
-        _REGISTRY[key] = ModelSpec(key, fn, default_size, pretrained, doc)
+        doc = description or (inspect.getdoc(fn) or "").split("\n", 1)[0]
+        _REGISTRY[key] = ModelSpec(key, fn, default_size, pretrained, doc, min_size, family, stats)
         return fn
 
     return decorator
 
 
-def _ensure_builtins() -> None:
-    # Importing the modules registers the built-in models.
-    from kerasvision.models import applications, mobilenet_cifar, resnet_cifar, simple  # noqa: F401
-
-
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style pattern, sorted.
-
-    Args:
-        pattern: ``fnmatch`` pattern, e.g. ``"resnet*"``. Defaults to ``"*"``.
-    """
-    _ensure_builtins()
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
-
-
-def get_model_spec(name: str) -> ModelSpec:
-    """The ``ModelSpec`` of a registered model; KVError with a suggestion if unknown."""
-    _ensure_builtins()
-    if name not in _REGISTRY:
-        raise unknown("model", name, _REGISTRY)
-    return _REGISTRY[name]
-
-
-def create_model(
-    name: str,
-    *,
-    num_classes: int,
-    input_shape: tuple[int, int, int],
-    **options,
-):
-    """Builds a registered model.
-
-    Args:
-        name: A registered name (``list_models()``).
-        num_classes: Number of output classes.
-        input_shape: ``(height, width, channels)`` of the raw-pixel input.
-        **options: Builder options (``weights``, ``width``, ``dropout``...);
-            options a builder does not take are ignored when their value is the
-            neutral default, rejected otherwise.
-
-    Returns:
-        The ``keras.Model``.
-    """
-    spec = get_model_spec(name)
-    if num_classes < 2:
-        raise KVError(f"num_classes must be at least 2, got {num_classes}")
-    accepted = set(spec.options)
-    # Values that mean "nothing special", so one config can serve every model.
-    neutral = {"weights": "none", "width": 1.0, "dropout": 0.0}
-    kwargs = {}
-    for key, value in options.items():
-        if key in accepted:
-            kwargs[key] = value
-        elif neutral.get(key, object()) != value:
-            raise KVError(f"model '{name}' does not take the option {key}={value!r}")
-    return spec.builder(num_classes=num_classes, input_shape=tuple(input_shape), **kwargs)
+def registered() -> dict[str, ModelSpec]:
+    """The registry itself: name to ``ModelSpec`` (built-ins only once loaded)."""
+    return _REGISTRY

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from kerasvision import _compat
 from kerasvision.backend import keras
 from kerasvision.errors import KVError
 from kerasvision.fileio import atomic_path
@@ -18,14 +19,21 @@ _TFMOT_CLASSES = ("QuantizeWrapper", "QuantizeLayer", "PruneLowMagnitude")
 
 
 def tfmot_scope(config_text: str) -> contextlib.AbstractContextManager:
-    """tfmot's ``quantize_scope`` and ``prune_scope`` when ``config_text`` needs them."""
-    if not any(name in config_text for name in _TFMOT_CLASSES):
-        return contextlib.nullcontext()
-    import tensorflow_model_optimization as tfmot
+    """The custom-object scopes that ``config_text`` needs to be rebuilt.
 
+    tfmot's ``quantize_scope`` and ``prune_scope`` for QAT and pruned models,
+    and the unregistered layers of ``keras.applications`` models (ConvNeXt's
+    ``LayerScale``).
+    """
     stack = contextlib.ExitStack()
-    stack.enter_context(tfmot.quantization.keras.quantize_scope())
-    stack.enter_context(tfmot.sparsity.keras.prune_scope())
+    custom = {k: v for k, v in _compat.application_layers().items() if f'"{k}"' in config_text}
+    if custom:
+        stack.enter_context(keras.utils.custom_object_scope(custom))
+    if any(name in config_text for name in _TFMOT_CLASSES):
+        import tensorflow_model_optimization as tfmot
+
+        stack.enter_context(tfmot.quantization.keras.quantize_scope())
+        stack.enter_context(tfmot.sparsity.keras.prune_scope())
     return stack
 
 
