@@ -35,8 +35,8 @@ from ai_edge_litert.interpreter import Interpreter
 from PIL import Image
 
 from kerasvision.backend import keras, tf
-from kerasvision.compress.ptq import to_tflite
 from kerasvision.compress.qat import quantize_model
+from kerasvision.export.tflite import to_tflite
 from kerasvision.models import create_model, get_model_spec, list_models
 from kerasvision.models.flops import count_flops
 

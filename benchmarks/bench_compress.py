@@ -44,8 +44,10 @@ from ai_edge_litert.interpreter import Interpreter
 from common import cifar_folder, mean_se, out_dir
 
 from kerasvision.backend import tf
-from kerasvision.compress import calibration_images, gzip_size, to_tflite
+from kerasvision.compress import gzip_size
 from kerasvision.config import AugmentConfig, build_config, override_config, stage_configs
+from kerasvision.export.tflite import to_tflite
+from kerasvision.heldout import calibration_images
 from kerasvision.models.saving import load_model
 from kerasvision.training import train
 from kerasvision.training.trainer import load_data
@@ -181,7 +183,8 @@ def main() -> None:
         result = stage("student", epochs=epochs, out=str(root / "student"))
         student_path = str(Path(result.run_dir) / "model.keras")
     student = load_model(student_path)
-    calib = calibration_images(data.train, args.calib)
+    # The same calibration images kv export draws: spread over the training split.
+    calib = calibration_images((32, 32, 3), args.calib, dataset=recipe.dataset)
 
     pruned: dict[float, object] = {}
     rows = []

@@ -313,6 +313,12 @@ def export_model(
         traits=traits,
         notes=notes,
     )
+    if any(p == "int8" for _, p in plan) and src.model_name:
+        from kerasvision.models.int8 import int8_warning
+
+        warning = int8_warning(src.model_name)
+        if warning:  # a family known to lose accuracy at int8: see its verification row
+            notes.append(f"{warning}; the int8 rows below show what this model lost")
     for note in notes:
         say(note)
     needs_data = verify_artifacts or any(p == "int8" for _, p in plan)

@@ -337,6 +337,17 @@ class TrainConfig:
             ("--fine-tune-lr",),
         ),
     ] = 0.1
+    precise_bn: Annotated[
+        int,
+        Ge(0),
+        Le(10_000),
+        _optim(
+            "Training batches over which BatchNorm statistics are recomputed, with the "
+            "weights fixed, before every validation and so before the model is saved; "
+            "0 keeps the moving averages of training (short runs then break in inference).",
+            ("--precise-bn",),
+        ),
+    ] = 50
     patience: Annotated[
         int,
         Ge(0),

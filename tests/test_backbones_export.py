@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from kerasvision.backend import keras
-from kerasvision.compress.ptq import to_tflite
 from kerasvision.export.onnx import keras_to_onnx, to_int8
+from kerasvision.export.tflite import to_tflite
 from kerasvision.models import create_model, get_model_spec
 
 REPRESENTATIVES = [

@@ -257,3 +257,17 @@ def test_a_dataset_with_a_subset_of_classes_verifies_in_the_models_numbering(run
     assert result.ok and result.reference.images == evaluation.images == 60
     assert result.reference.accuracy == pytest.approx(evaluation.accuracy)
     assert evaluation.accuracy > 0.6  # read in the folder's own order it would be near 0
+
+
+def test_an_int8_export_of_a_family_known_to_lose_accuracy_says_so(run_dir, tmp_path, monkeypatch):
+    from kerasvision.models import int8
+
+    said = []
+    monkeypatch.setattr(int8, "int8_warning", lambda name: f"{name} loses accuracy at int8")
+    result = export_model(
+        run_dir, formats=["tflite"], precisions=["int8"], out=tmp_path, progress=said.append
+    )
+    warning = "simple_cnn loses accuracy at int8; the int8 rows below show what this model lost"
+    assert warning in result.notes and warning in said
+    fp32 = export_model(run_dir, formats=["tflite"], precisions=["fp32"], out=tmp_path / "f")
+    assert not any("int8" in note for note in fp32.notes)

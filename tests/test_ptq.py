@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
 
-from kerasvision.backend import keras, tf
+from kerasvision.backend import keras
 from kerasvision.compress import (
-    calibration_images,
     plan_pruning,
     prune_model,
     quantize_model,
@@ -130,23 +129,6 @@ def test_a_qat_model_converts_to_int8_that_agrees_with_it(trained):
 def test_bad_arguments_raise_kverror(trained, kwargs, message):
     with pytest.raises(KVError, match=message):
         to_tflite(trained, **kwargs)
-
-
-def test_calibration_images_come_from_the_first_batches_up_to_the_count():
-    x, y = _images(50)
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    images = calibration_images(dataset, count=40)
-    assert images.shape == (40, 12, 12, 3) and images.dtype == np.float32
-    np.testing.assert_array_equal(images, x[:40])
-    assert len(calibration_images(dataset, count=500)) == 50  # all there is
-    assert len(calibration_images(dataset.map(lambda a, b: a), count=20)) == 20
-
-
-def test_calibration_images_refuse_a_zero_count_or_empty_data():
-    with pytest.raises(KVError, match="at least 1"):
-        calibration_images([], count=0)
-    with pytest.raises(KVError, match="empty"):
-        calibration_images([], count=10)
 
 
 def test_a_model_still_wrapped_for_pruning_converts_as_its_stripped_self(trained):

@@ -8,7 +8,7 @@ from kerasvision.compress.pruning import (
     sparsity_table,
     strip,
 )
-from kerasvision.compress.ptq import TFLITE_PRECISIONS, calibration_images, to_tflite
+from kerasvision.compress.ptq import TFLITE_PRECISIONS, to_tflite
 from kerasvision.compress.qat import QAT_MODES, quantize_model, quantize_scope
 from kerasvision.config import PRUNE_STRUCTURES
 
@@ -16,7 +16,6 @@ __all__ = [
     "PRUNE_STRUCTURES",
     "QAT_MODES",
     "TFLITE_PRECISIONS",
-    "calibration_images",
     "gzip_size",
     "plan_pruning",
     "prune_model",

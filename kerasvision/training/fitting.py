@@ -14,6 +14,7 @@ from kerasvision.run import Run
 from kerasvision.training.callbacks import TimeBudget, create_callbacks
 from kerasvision.training.optim import create_optimizer, create_schedule, peak_lr
 from kerasvision.training.plan import Phase, TrainPlan
+from kerasvision.training.precise_bn import PreciseBN
 
 
 def compile_model(model, config: TrainConfig, steps_per_epoch: int, phase: Phase):
@@ -95,6 +96,8 @@ def fit(
             resume_dir=shared.path,
             best_from_epoch=max(0, math.ceil(best_from_step / steps) - 1),
         )
+        if config.precise_bn:  # BatchNorm statistics of the final weights at each validation
+            callbacks.insert(0, PreciseBN(student, data.train, config.precise_bn))
         # First, so that the weights are masked before the epoch is logged and saved.
         callbacks[:0] = pruning_callbacks(student)
         model.fit(
