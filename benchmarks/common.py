@@ -30,9 +30,16 @@ def out_dir(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"kv-bench-{name}-"))
 
 
-def mean_se(values: list[float]) -> str:
-    """``mean +- standard error`` of ``values`` (just the mean for one value), 2 decimals."""
+def mean_se(values: list[float], digits: int = 2, *, sign: bool = True) -> str:
+    """``mean +- standard error`` of ``values`` (just the mean for one value).
+
+    Args:
+        values: The per-seed figures.
+        digits: Decimals. Defaults to 2.
+        sign: Print the mean's sign (for differences). Defaults to True.
+    """
     mean = statistics.fmean(values)
+    text = f"{mean:+.{digits}f}" if sign else f"{mean:.{digits}f}"
     if len(values) < 2:
-        return f"{mean:+.2f}"
-    return f"{mean:+.2f} +- {statistics.stdev(values) / math.sqrt(len(values)):.2f}"
+        return text
+    return f"{text} +- {statistics.stdev(values) / math.sqrt(len(values)):.{digits}f}"

@@ -18,7 +18,7 @@ import numpy as np
 
 from kerasvision.artifacts import ModelInfo
 from kerasvision.backend import keras, tf
-from kerasvision.errors import KVError
+from kerasvision.errors import KVError, bad_value
 
 INPUT_CHANNELS = (1, 3)
 RGB_TO_GRAY_RULE = (
@@ -117,11 +117,11 @@ def mobile_input(
     """
     wanted = 3 if input_channels is None else input_channels
     if wanted not in INPUT_CHANNELS:
-        raise KVError(f"--input-channels must be 1 or 3, got {input_channels}")
+        raise bad_value("input_channels", f"must be 1 or 3, got {input_channels}")
     height, width = info.input_shape[:2]
     have = model_channels(model)
     if have == 3 and wanted == 1:
-        raise KVError(f"--input-channels 1 needs a grayscale model; {model.name} takes RGB")
+        raise bad_value("input_channels", f"1 needs a grayscale model; {model.name} takes RGB")
     if have == 1 and wanted == 3:
         extra = {**info.extra, "input_channels": "rgb_to_gray"}
         wrapped = info.replace(input_shape=[height, width, 3], preprocessing=RGB_TO_GRAY_RULE)

@@ -383,7 +383,7 @@ def write_results(result: Evaluation, folder: str | Path) -> Path:
     """Writes ``metrics.json`` and ``confusion_matrix.png`` into ``folder``."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise KVError(f"--out {folder} is a file, not a folder")
+        raise bad_value("out", f"{folder} is a file, not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     title = f"{Path(result.model).name} on {result.dataset}"
     plot_confusion_matrix(result.confusion, result.labels, folder / "confusion_matrix.png", title)

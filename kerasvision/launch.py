@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
-from kerasvision.errors import KVError
+from kerasvision.errors import KVError, bad_value
 
 _GRACE_S = 10.0
 
@@ -72,9 +72,9 @@ def launch_workers(
         KVError: When ``workers`` is below 1 or a worker fails.
     """
     if workers < 1:
-        raise KVError(f"--workers must be at least 1, got {workers}")
+        raise bad_value("workers", f"must be at least 1, got {workers}")
     if port is not None and port + workers - 1 > 65535:
-        raise KVError(f"--port {port} leaves no room for {workers} workers (ports up to 65535)")
+        raise bad_value("port", f"{port} leaves no room for {workers} workers (ports up to 65535)")
     echo = echo or _write_stdout
     ports = list(range(port, port + workers)) if port else free_ports(workers)
     configs = tf_configs([f"127.0.0.1:{p}" for p in ports])

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from kerasvision.errors import KVError
+from kerasvision.errors import KVError, bad_value
 from kerasvision.fileio import write_json, write_text, write_yaml
 
 CONFIG = "config.yaml"
@@ -329,14 +329,14 @@ class Run:
         learning-rate schedule its backups hold, scale with the count.
         """
         if self.path.exists() and not self.path.is_dir():
-            raise KVError(f"--out {self.path} is a file, not a folder")
+            raise bad_value("out", f"{self.path} is a file, not a folder")
         is_run = self.config_file.is_file()
         # A disk cache (cache/) is made while the data is opened, before the run starts.
         contents = (
             [p for p in self.path.iterdir() if p.name != "cache"] if self.path.is_dir() else []
         )
         if contents and not is_run:
-            raise KVError(f"--out {self.path} is not empty and holds no run; choose another --out")
+            raise bad_value("out", f"{self.path} is not empty and holds no run; choose another")
         if self.finished and not overwrite:
             raise KVError(
                 f"{self.path} already holds a finished run; pass --overwrite or another --out"

@@ -34,7 +34,12 @@ def test_cached_figures_match_a_cheap_model(name):
     _check(name)
 
 
+# FLOPs at the default size, counted again for a member of each design small enough
+# for a CI CPU (the parameters of every model are checked in test_backbones.py).
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(STATS))
-def test_cached_figures_match_every_model(name):
+@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet50", "densenet121", "efficientnet_lite0"])
+def test_cached_figures_match_the_counted_ones(name):
+    from kerasvision.backend import keras
+
     _check(name)
+    keras.backend.clear_session()

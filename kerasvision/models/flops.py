@@ -30,12 +30,16 @@ def count_flops(model) -> int:
     return int(info.total_float_ops)
 
 
+def backbone_params(model) -> tuple[int, int]:
+    """``(params, features)`` of ``model`` without its ``logits`` classifier (any input size)."""
+    logits = model.get_layer("logits")
+    return int(model.count_params()) - int(logits.count_params()), int(logits.input_shape[-1])
+
+
 def backbone_stats(model) -> tuple[int, int, int]:
     """``(params, features, flops)`` of ``model`` without its ``logits`` classifier."""
-    logits = model.get_layer("logits")
-    features = int(logits.input_shape[-1])
-    params = int(model.count_params()) - int(logits.count_params())
-    flops = count_flops(model) - 2 * features * int(logits.units)
+    params, features = backbone_params(model)
+    flops = count_flops(model) - 2 * features * int(model.get_layer("logits").units)
     return params, features, flops
 
 

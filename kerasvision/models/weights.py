@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from kerasvision.backend import keras
-from kerasvision.errors import KVError
+from kerasvision.errors import KVError, bad_value
 
 
 def keras_models_dir() -> Path:
@@ -67,7 +67,9 @@ def check_weights(weights: str, input_shape: tuple[int, int, int], model: str) -
     if weights == "none":
         return
     if weights != "imagenet" and not Path(weights).is_file():
-        raise KVError(f"--weights must be none, imagenet or a weights file; not found: {weights}")
+        raise bad_value(
+            "weights", f"must be none, imagenet or a weights file; not found: {weights}"
+        )
     if input_shape[-1] != 3:
         kind = "ImageNet" if weights == "imagenet" else "pretrained"
         raise KVError(f"{model} with {kind} weights needs 3 channels, got {input_shape[-1]}")
