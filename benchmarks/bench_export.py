@@ -48,6 +48,8 @@ def matrix_rows(report) -> list[tuple[str, str, str, str, str, str]]:
         for stack, check in r.checks.items():
             runs_it = stack == FORMATS[r.format].runtime
             agreement = f"{r.agreement:.4f}" if runs_it else "-"
+            if not runs_it and check.get("agreement") is not None:  # MediaPipe: with LiteRT
+                agreement = f"{check['agreement']:.4f} (with LiteRT)"
             message = check["message"] if check["status"] != "ok" or not runs_it else ""
             rows.append((stack, r.format, r.precision, MARK[check["status"]], agreement, message))
     for fmt, precision, error in report.failures:

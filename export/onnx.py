@@ -46,7 +46,21 @@ def keras_to_onnx(model, opset: int = 17):
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=[spec], opset=opset)
     except Exception as error:  # tf2onnx raises many types
         raise KVError(f"ONNX conversion failed: {str(error).strip().splitlines()[0]}") from error
+    unconverted = unknown_ops(proto)
+    if unconverted:  # tf2onnx logs these and returns a graph no runtime can load
+        raise KVError(
+            f"ONNX conversion failed: tf2onnx cannot convert the TensorFlow op(s) "
+            f"{', '.join(unconverted)} of {model.name}"
+        )
     return proto
+
+
+def unknown_ops(proto) -> list[str]:
+    """The op types of ``proto`` that no ONNX opset defines (TensorFlow ops left as they were)."""
+    from onnx import defs
+
+    found = {(n.op_type, n.domain) for n in proto.graph.node}
+    return sorted(op for op, domain in found if not defs.has(op, domain or ""))
 
 
 def to_float16(proto, keep_qdq: bool = False):

@@ -121,7 +121,7 @@ def test_worker_scratch_folders_are_removed_with_their_empty_parents(tmp_path, m
 
 
 _MIRRORED = """
-    import json, sys
+    import dataclasses, json, sys
     from kerasvision.config import build_config
     from kerasvision.training import read_history, train
 
@@ -166,7 +166,7 @@ def test_mirrored_strategy_over_two_cpu_devices_reaches_the_loss_of_one_device(t
 
 
 _WORKER = """
-    import json, sys
+    import dataclasses, json, sys
     import numpy as np
     from kerasvision.config import build_config
     from kerasvision.training import train

@@ -54,8 +54,11 @@ def _gray_info() -> ModelInfo:
 
 def test_the_layer_computes_tf_image_rgb_to_grayscale():
     images = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)).astype("float32")
-    expected = tf.image.rgb_to_grayscale(images).numpy()
+    weights = tf.image.rgb_to_grayscale(np.eye(3, dtype="float32")).numpy().sum()
+    expected = tf.image.rgb_to_grayscale(images).numpy() / weights  # scaled to sum to 1
     np.testing.assert_allclose(RGBToGray()(images).numpy(), expected, rtol=1e-6, atol=1e-3)
+    gray = np.repeat(images[..., :1], 3, axis=-1)  # a gray image given as RGB passes unchanged
+    np.testing.assert_allclose(RGBToGray()(gray).numpy(), images[..., :1], rtol=1e-6, atol=1e-4)
 
 
 def test_the_wrapped_model_on_gray_as_rgb_gives_the_models_probabilities(digits_model):
