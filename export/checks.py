@@ -19,12 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasvision.export.format import FAILED, OK, UNAVAILABLE, Check, CheckContext, CheckResult
-
-
-def _first_line(error: BaseException | str) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+from kerasvision.export.format import (
+    FAILED,
+    OK,
+    UNAVAILABLE,
+    Check,
+    CheckContext,
+    CheckResult,
+    first_line,
+)
 
 
 def agreement(probs: np.ndarray, reference: np.ndarray) -> float:
@@ -40,7 +43,7 @@ def onnx_full_check(path: Path, context: CheckContext) -> CheckResult:
     try:
         onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     except Exception as error:  # ValidationError, InferenceError, ...
-        return CheckResult(name, FAILED, _first_line(error))
+        return CheckResult(name, FAILED, first_line(error))
     return CheckResult(name, OK, "check_model(full_check=True) passed")
 
 

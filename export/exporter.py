@@ -34,6 +34,7 @@ from kerasvision.export.format import (
     ExportJob,
     Format,
     ModelTraits,
+    first_line,
 )
 from kerasvision.export.formats import FORMATS, missing, plan_exports
 from kerasvision.export.options import ExportOptions, OptionError
@@ -147,11 +148,6 @@ def artifact_path(out: Path, stem: str, fmt: str, precision: str) -> Path:
     return FORMATS[fmt].path(out, stem, precision)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _quarantine(path: Path) -> Path | None:
     """Takes a file that failed out of use: ``x.onnx`` -> ``x.onnx.failed``; a folder is removed."""
     if path.is_dir():
@@ -201,7 +197,7 @@ def _verify_one(fmt: Format, path: Path, job: ExportJob, ref: _Reference, thread
         try:
             checks.append(check.run(path, context))
         except Exception as error:  # a stack that crashes on the file refuses it
-            checks.append(CheckResult(check.name, FAILED, _first_line(error)))
+            checks.append(CheckResult(check.name, FAILED, first_line(error)))
     result.checks = {c.name: c.to_dict() for c in checks}
     result.passed = result.passed and not any(c.failed for c in checks)
     return result
@@ -356,8 +352,8 @@ def export_model(
             if not isinstance(error, KVError):
                 log.debug("%s %s failed", name, precision, exc_info=True)
             _quarantine(path)
-            report.failures.append((name, precision, _first_line(error)))
-            say(f"{name} {precision} failed: {_first_line(error)}")
+            report.failures.append((name, precision, first_line(error)))
+            say(f"{name} {precision} failed: {first_line(error)}")
             continue
         if result is not None:
             report.results.append(result)

@@ -24,6 +24,12 @@ from kerasvision.export.options import ExportOptions
 OK, FAILED, UNAVAILABLE = "ok", "failed", "unavailable"
 
 
+def first_line(error: BaseException | str) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 @dataclass(frozen=True)
 class ModelTraits:
     """What the exporters need to know about the Keras model besides its weights.

@@ -23,7 +23,15 @@ import numpy as np
 
 from kerasvision.artifacts import TFLITE_ENTRY, ModelInfo
 from kerasvision.errors import KVError
-from kerasvision.export.format import FAILED, OK, UNAVAILABLE, Check, CheckContext, CheckResult
+from kerasvision.export.format import (
+    FAILED,
+    OK,
+    UNAVAILABLE,
+    Check,
+    CheckContext,
+    CheckResult,
+    first_line,
+)
 from kerasvision.export.rgb_input import as_input
 from kerasvision.export.tflite_metadata import LABELS_FILE, read_info, read_metadata
 
@@ -31,11 +39,6 @@ MEDIAPIPE = "MediaPipe ImageClassifier"
 METADATA = "TFLite metadata"
 MIN_AGREEMENT = 0.99
 INSTALL_HINT = "pip install -r requirements-consumers.txt"
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def file_labels(path: str | Path) -> list[str]:
@@ -151,9 +154,7 @@ def mediapipe_check(
     try:
         ids, names = mediapipe_classify(path, images)
     except Exception as error:  # MediaPipe raises ValueError, RuntimeError, OSError...
-        return CheckResult(
-            MEDIAPIPE, FAILED, f"MediaPipe refused {path.name}: {_first_line(error)}"
-        )
+        return CheckResult(MEDIAPIPE, FAILED, f"MediaPipe refused {path.name}: {first_line(error)}")
     agreement = float(np.mean(ids == _litert_top1(path, info, images)))
     labels = file_labels(path)
     wrong = [(i, n) for i, n in zip(ids, names, strict=True) if i >= len(labels) or n != labels[i]]
