@@ -52,6 +52,7 @@ def print_evaluation(result, folder) -> None:
         ("format", f"{result.format} {result.precision}"),
         ("data", result.dataset),
         ("images", f"{result.images:,}"),
+        ("test-time augmentation", result.tta),
         ("accuracy", _fmt(result.accuracy)),
         (f"top-{result.top_k}", _fmt(result.top5)),
         (
@@ -115,6 +116,14 @@ def print_evaluation(result, folder) -> None:
 @click.option(
     "-o", "--out", help="Folder for metrics.json and the PNG (default: RUN/eval/<model>)."
 )
+@click.option(
+    "--tta",
+    type=click.Choice(["none", "flip", "flip_translate"]),
+    default="none",
+    show_default=True,
+    help="Test-time augmentation: average each prediction over the image and its mirror "
+    "(flip), and 2-pixel shifts of both (flip_translate).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON on stdout.")
 @protect_options
 def eval_command(
@@ -125,6 +134,7 @@ def eval_command(
     threads: int | None,
     batch_size: int,
     out: str | None,
+    tta: str,
     as_json: bool,
     key=None,
     no_verify_hash: bool = False,
@@ -151,6 +161,7 @@ def eval_command(
             key=key,
             verify_hash=not no_verify_hash,
             unsafe=unsafe,
+            tta=tta,
         )
     if as_json:
         output = None if folder is None else str(folder)

@@ -26,6 +26,8 @@ def _default_text(spec: SpecField) -> str:
     """The default as docs and help show it (``0.75``, ``first_conv,classifier``)."""
     if spec.default is None:
         return spec.opt.none or "none"
+    if isinstance(spec.default, bool):
+        return str(spec.default).lower()
     if isinstance(spec.default, list):
         return ",".join(spec.default)
     if isinstance(spec.default, float):
@@ -105,6 +107,9 @@ def _option(spec: SpecField):
     extra = {}
     if spec.opt.flag_value is not None:  # --qat alone means --qat auto
         extra = {"is_flag": False, "flag_value": spec.opt.flag_value}
+    if spec.kind is bool:  # --whiten/--no-whiten; unset stays None
+        flags = [f"{flag}/--no-{flag[2:]}" for flag in spec.opt.flags]
+        return click.option(*flags, _param(spec), default=None, help=option_help(spec))
     return click.option(
         *spec.opt.flags,
         _param(spec),
@@ -181,13 +186,19 @@ def train(recipe: str | None, overwrite: bool, **params: Any) -> None:
     Options override the recipe given with --config, which overrides the
     defaults. Rerunning the same command after a crash resumes the run.
     """
+    from kerasvision.api import default_recipe
     from kerasvision.api import train as run_training
     from kerasvision.config import build_config
     from kerasvision.fieldspec import ConfigError
 
     typed = {_param(spec) for spec in FLAG_FIELDS if params.get(_param(spec)) is not None}
+    overrides = collect_overrides(params)
+    if recipe is None:
+        recipe = default_recipe(overrides)
+        if recipe is not None:
+            click.echo(f"no --config: small images, training with the {recipe} recipe", err=True)
     try:
-        config = build_config(recipe, collect_overrides(params))
+        config = build_config(recipe, overrides)
     except ConfigError as exc:  # name the option the user typed, not its config key
         flag = next((s.opt.flags[-1] for s in FLAG_FIELDS if s.key == exc.key), None)
         if flag is None or exc.key.replace(".", "_") not in typed:
@@ -244,11 +255,15 @@ def print_summary(run) -> None:
     if m.qat is not None:
         kept = ", ".join(m.qat.float_layers) or "none"
         rows.append((m.qat.scheme.upper(), f"quantization-aware; float layers: {kept}"))
+    if m.stages and m.budget_minutes and m.wall_seconds is not None:
+        rows.append(("time budget", f"{m.wall_seconds / 60:.1f} of {m.budget_minutes:g} min"))
     for name, stage in (m.stages or {}).items():
+        given = f" of {stage.budget_minutes:g}" if stage.budget_minutes else ""
         rows.append(
             (
                 f"stage {name}",
-                f"{stage.model}, {stage.params:,} params, val accuracy {stage.val.accuracy:.4f}",
+                f"{stage.model}, {stage.params:,} params, {stage.epochs} epochs in "
+                f"{stage.train_seconds / 60:.1f}{given} min, val accuracy {stage.val.accuracy:.4f}",
             )
         )
     for row in rows:

@@ -17,12 +17,36 @@ if TYPE_CHECKING:
     from kerasvision.run import Run
 
 
+SMALL_IMAGES = 64
+SMALL_IMAGE_RECIPE = "cifar10-fast"
+
+
+def default_recipe(overrides: dict[str, Any]) -> str | None:
+    """The recipe for a run given no recipe: ``cifar10-fast`` for a folder of small images.
+
+    A folder whose images share a size of at most 64 x 64 pixels trains the
+    fast teacher recipe, unless the overrides name a model; anything else
+    keeps the plain defaults (``simple_cnn``).
+
+    Args:
+        overrides: The config keys given (``dataset``, ``model``, ...).
+    """
+    from kerasvision.data.sources import folder_image_size
+
+    dataset = overrides.get("dataset")
+    if not isinstance(dataset, str) or overrides.get("model"):
+        return None
+    size = folder_image_size(dataset)
+    return SMALL_IMAGE_RECIPE if size and max(size) <= SMALL_IMAGES else None
+
+
 def make_config(config: TrainConfig | str | None = None, **keywords: Any) -> TrainConfig:
     """A validated ``TrainConfig`` from a config, a recipe, or neither, and keyword overrides.
 
     Args:
         config: A ``TrainConfig``, a shipped recipe's name (``"digits-edge"``)
-            or a YAML file. Defaults to None (the defaults).
+            or a YAML file. Defaults to None (``default_recipe``: the fast
+            recipe for a folder of small images, else the defaults).
         **keywords: Config keys to set last; nested sections as dicts
             (``augment={"mixup": 0.2}``).
 
@@ -33,6 +57,8 @@ def make_config(config: TrainConfig | str | None = None, **keywords: Any) -> Tra
 
     if isinstance(config, TrainConfig):
         return override_config(config, keywords) if keywords else config.validate()
+    if config is None:
+        config = default_recipe(keywords)
     return build_config(config, keywords or None)
 
 

@@ -28,7 +28,8 @@ from annotated_types import Ge, Gt, Le, MinLen
 from kerasvision.errors import KVError, did_you_mean, unknown
 from kerasvision.fieldspec import ConfigError, Opt, load, spec_fields
 
-FlipMode = Literal["auto", "none", "horizontal", "vertical", "horizontal_and_vertical"]
+FlipMode = Literal["auto", "none", "horizontal", "vertical", "horizontal_and_vertical", "alternate"]
+TtaMode = Literal["none", "flip", "flip_translate"]
 Optimizer = Literal["sgd", "adam", "adamw"]
 Schedule = Literal["cosine", "constant"]
 CacheMode = Literal["auto", "memory", "disk", "none"]
@@ -75,7 +76,11 @@ class AugmentConfig:
 
     flip: Annotated[
         FlipMode,
-        _aug("Flips: `auto` is horizontal, and none for `digits`.", flags=("--flip",)),
+        _aug(
+            "Flips: `auto` is horizontal, and none for `digits`; `alternate` flips each "
+            "image horizontally every other epoch (a random half in the first), as airbench.",
+            flags=("--flip",),
+        ),
     ] = "auto"
     rotation: Annotated[
         float, Ge(0), Le(1), _aug("Largest rotation, a fraction of a full turn.", ("--rotation",))
@@ -131,6 +136,14 @@ class DistillConfig:
         Le(100),
         _distill("Softmax temperature of the teacher's soft targets.", ("--temperature",)),
     ] = 4.0
+    tta: Annotated[
+        TtaMode,
+        _distill(
+            "Test-time augmentation of the teacher's soft targets: its logits averaged over "
+            "the image and its mirror (`flip`), and 2-pixel shifts of both (`flip_translate`).",
+            ("--teacher-tta",),
+        ),
+    ] = "none"
 
 
 @dataclass
@@ -317,6 +330,52 @@ class TrainConfig:
         Le(0.5),
         _optim("Label smoothing of the cross-entropy.", ("--label-smoothing",)),
     ] = 0.1
+    ema: Annotated[
+        float,
+        Ge(0),
+        Le(0.9999),
+        _optim(
+            "Momentum of an exponential moving average of the weights (the optimizer's "
+            "`use_ema`); the saved model is the averaged one. 0 is off.",
+            ("--ema",),
+        ),
+    ] = 0.0
+    ema_every: Annotated[
+        int,
+        Ge(0),
+        Le(100_000),
+        _optim(
+            "With `ema`: copy the average into the weights every this many steps "
+            "(lookahead-style, as airbench); 0 copies it once, at the end.",
+            ("--ema-every",),
+        ),
+    ] = 0
+    bn_bias_lr: Annotated[
+        float,
+        Gt(0),
+        Le(1000),
+        _optim(
+            "Learning-rate factor of the BatchNorm biases (betas), SGD only (airbench "
+            "trains them faster than the weights).",
+            ("--bn-bias-lr",),
+        ),
+    ] = 1.0
+    whiten: Annotated[
+        bool,
+        _model(
+            "Set the model's `whiten` convolution (`airbench`) to whiten the 2x2 patches "
+            "of the training images, and freeze it.",
+            ("--whiten",),
+        ),
+    ] = False
+    budget_share: Annotated[
+        float | None,
+        Gt(0),
+        _run(
+            "In `stages`: this stage's weight in splitting the run's `time` budget.",
+            none="the stage's epochs",
+        ),
+    ] = None
     freeze_epochs: Annotated[
         int,
         Ge(0),
@@ -484,6 +543,16 @@ class TrainConfig:
                 "test_split",
             )
         self.prune.check()
+        if self.bn_bias_lr != 1.0 and self.optimizer != "sgd":
+            raise ConfigError(
+                f"{{name}} works with optimizer sgd only, got {self.optimizer}", "bn_bias_lr"
+            )
+        if self.ema and (self.prune.sparsity or self.qat != "off"):
+            raise ConfigError(
+                "{name} cannot be combined with pruning or QAT: the average of a pruned "
+                "model's weights fills its zeros back in",
+                "ema",
+            )
         if self.prune.sparsity and self.time is not None:
             raise KVError(
                 "prune.sparsity and time cannot be combined: the pruning schedule needs the "
@@ -662,7 +731,9 @@ def stage_configs(config: TrainConfig) -> list[tuple[str, TrainConfig]]:
     """
     if not isinstance(config.stages, dict) or not config.stages:
         raise KVError("stages must be a mapping of stage names to config keys")
-    base = {k: v for k, v in config.to_dict().items() if k not in ("stages", "out")}
+    # The run's time budget is split over the stages by the trainer (``budget``).
+    skip = ("stages", "out", "time", "budget_share")
+    base = {k: v for k, v in config.to_dict().items() if k not in skip}
     out, seen = [], []
     for name, keys in config.stages.items():
         if not re.fullmatch(r"[A-Za-z][\w-]*", str(name)) or name in ("model", "stages"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from kerasvision import _compat
 from kerasvision.backend import keras, tf
+from kerasvision.tta import check_tta, tta_views
 
 
 def logits_model(model):
@@ -47,6 +48,9 @@ class Distiller(keras.Model):
             distillation term. Defaults to 0.1.
         temperature: Softmax temperature of the soft targets. Defaults to 4.0.
         label_smoothing: Label smoothing of the hard-label term. Defaults to 0.0.
+        teacher_tta: The teacher's soft targets averaged over views
+            (``kerasvision.tta``): ``none``, ``flip`` or ``flip_translate``.
+            Defaults to ``none``.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class Distiller(keras.Model):
         alpha: float = 0.1,
         temperature: float = 4.0,
         label_smoothing: float = 0.0,
+        teacher_tta: str = "none",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,6 +79,7 @@ class Distiller(keras.Model):
         self.alpha = float(alpha)
         self.temperature = float(temperature)
         self.label_smoothing = float(label_smoothing)
+        self.teacher_tta = check_tta(teacher_tta)
         teacher.trainable = False
         self._teacher_logits = logits_model(teacher)
         self._student_logits = logits_model(student)
@@ -119,9 +125,15 @@ class Distiller(keras.Model):
         soft = self.soft_loss(teacher_logits, student_logits)
         return self.alpha * hard + (1.0 - self.alpha) * soft, hard, soft
 
+    def teacher_targets(self, images):
+        """The teacher's logits of a batch, averaged over its TTA views."""
+        views = tta_views(self.teacher_inputs(images), self.teacher_tta)
+        logits = [self._teacher_logits(view, training=False) for view in views]
+        return logits[0] if len(logits) == 1 else tf.add_n(logits) / len(logits)
+
     def train_step(self, data):
         images, labels = data[0], data[1]
-        teacher_logits = self._teacher_logits(self.teacher_inputs(images), training=False)
+        teacher_logits = self.teacher_targets(images)
         with tf.GradientTape() as tape:
             student_logits = self._student_logits(images, training=True)
             loss, hard, soft = self.distillation_loss(labels, teacher_logits, student_logits)
@@ -160,6 +172,7 @@ class Distiller(keras.Model):
             "alpha": self.alpha,
             "temperature": self.temperature,
             "label_smoothing": self.label_smoothing,
+            "teacher_tta": self.teacher_tta,
             "teacher": keras.saving.serialize_keras_object(self.teacher),
             "student": keras.saving.serialize_keras_object(self.student),
         }

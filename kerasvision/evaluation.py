@@ -54,6 +54,8 @@ class Evaluation:
         dataset: The data spec and split evaluated on.
         seconds: Wall time of reading and predicting.
         images_per_s: ``images / seconds``.
+        tta: The test-time augmentation the probabilities were averaged over
+            (``kerasvision.tta``). Defaults to ``none``.
     """
 
     labels: list[str]
@@ -71,6 +73,7 @@ class Evaluation:
     dataset: str = ""
     seconds: float = 0.0
     images_per_s: float = 0.0
+    tta: str = "none"
 
     @property
     def top_k(self) -> int:
@@ -283,13 +286,21 @@ def default_output(model_path: Path, run: Run | None) -> Path:
 
 
 def run_predictor(
-    predictor, data: HeldOut, progress: Callable[[int], None] | None = None
+    predictor,
+    data: HeldOut,
+    progress: Callable[[int], None] | None = None,
+    tta: str = "none",
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(true class ids, probabilities, seconds)`` of a predictor over ``data``."""
+    """``(true class ids, probabilities, seconds)`` of a predictor over ``data``.
+
+    With ``tta`` the probabilities are averaged over its views (``predict_tta``).
+    """
+    from kerasvision.tta import predict_tta
+
     truths, outputs = [], []
     start = time.perf_counter()
     for images, labels in data.batches():
-        outputs.append(predictor.predict(images, batch_size=len(images)))
+        outputs.append(predict_tta(predictor, images, tta, batch_size=len(images)))
         truths.append(labels)
         if progress is not None:
             progress(len(labels))
@@ -313,6 +324,7 @@ def evaluate(
     key=None,
     verify_hash: bool = True,
     unsafe: bool = False,
+    tta: str = "none",
 ) -> tuple[Evaluation, Path | None]:
     """Evaluates a model artifact and writes ``metrics.json`` and ``confusion_matrix.png``.
 
@@ -336,6 +348,8 @@ def evaluate(
         verify_hash: Refuse a model that differs from the ``manifest.json``
             beside it. Defaults to True.
         unsafe: Let a Keras file run Python code (``Lambda``). Defaults to False.
+        tta: Average each image's prediction over ``flip`` or
+            ``flip_translate`` views (``kerasvision.tta``). Defaults to ``none``.
 
     Returns:
         ``(Evaluation, output folder or None)``.
@@ -344,6 +358,9 @@ def evaluate(
 
     if batch_size < 1:
         raise bad_value("batch_size", f"must be at least 1, got {batch_size}")
+    from kerasvision.tta import check_tta
+
+    check_tta(tta)
     if threads is not None and threads < 1:
         raise bad_value("threads", f"must be at least 1, got {threads}")
     artifact, run = resolve(model, threads=threads, key=key, verify_hash=verify_hash, unsafe=unsafe)
@@ -366,8 +383,9 @@ def evaluate(
     )
     labels = display_labels(predictor.labels, data.class_names)
     step = progress(data.count) if progress else None
-    truth, probs, seconds = run_predictor(predictor, data, step)
+    truth, probs, seconds = run_predictor(predictor, data, step, tta=tta)
     result = compute_metrics(truth, probs, labels, pairs=pairs)
+    result.tta = tta
     result.model = str(artifact.path)
     result.format = predictor.format
     result.precision = predictor.info.precision

@@ -151,6 +151,10 @@ class RunMetrics:
         pruning: What pruning reached. Defaults to None.
         qat: The quantization-aware scheme. Defaults to None.
         stages: Each stage's own metrics, in training order. Defaults to None.
+        budget_minutes: The time budget (``time``) this run or stage was
+            given; a staged run's is the whole budget. Defaults to None.
+        wall_seconds: Wall time of a staged run, every stage included.
+            Defaults to None.
     """
 
     model: str
@@ -175,6 +179,8 @@ class RunMetrics:
     pruning: PruningFigures | None = None
     qat: QATFigures | None = None
     stages: dict[str, RunMetrics] | None = None
+    budget_minutes: float | None = None
+    wall_seconds: float | None = None
 
     @property
     def held_out(self) -> tuple[str, SplitMetrics]:

@@ -123,3 +123,14 @@ def test_evaluate_on_another_split_and_bad_split_names(digits_run):
         evaluate(digits_run, split="test", out="")
     with pytest.raises(KVError, match="unknown split 'tset'"):
         evaluate(digits_run, split="tset", out="")
+
+
+def test_kv_eval_tta_averages_over_views_and_records_it(digits_run, capsys):
+    import json
+
+    from kerasvision.cli.main import main
+
+    assert main(["eval", str(digits_run), "--tta", "flip", "--json", "-o", ""]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["tta"] == "flip" and 0.0 <= result["accuracy"] <= 1.0
+    assert main(["eval", str(digits_run), "--tta", "mirror"]) == 2  # click refuses the choice

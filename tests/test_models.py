@@ -13,9 +13,11 @@ def test_builtin_models_are_registered():
     assert {
         "simple_cnn",
         "tiny_cnn",
+        "resnet8",
         "resnet20",
         "resnet56",
         "resnet50",
+        "airbench",
         "mobilenet_v2",
         "mobilenet_v2_cifar",
     } <= set(list_models())
@@ -28,6 +30,7 @@ def test_builtin_models_are_registered():
         "resnet50",
         "resnet50_v2",
         "resnet56",
+        "resnet8",
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -174,7 +175,10 @@ def test_the_cifar10_edge_int8_recipe_prunes_then_quantizes_the_edge_student():
     stages = dict(stage_configs(build_config("cifar10-edge-int8")))
     edge = dict(stage_configs(build_config("cifar10-edge")))
     assert list(stages) == ["teacher", "student", "pruned", "qat"]
-    assert stages["teacher"] == edge["teacher"] and stages["student"] == edge["student"]
+    for name in ("teacher", "student"):  # the same stages, with other shares of --time
+        assert dataclasses.replace(stages[name], budget_share=None) == dataclasses.replace(
+            edge[name], budget_share=None
+        )
     pruned, qat = stages["pruned"], stages["qat"]
     assert (pruned.init, pruned.prune.sparsity, pruned.prune.end, pruned.teacher) == (
         "student",

@@ -30,7 +30,7 @@ def build_augmenter(cfg: AugmentConfig, natural_flip: bool, seed: int | None = N
     spatial = {**common, "fill_mode": "reflect"}
     L = keras.layers
     layers = []
-    if flip != "none":
+    if flip not in ("none", "alternate"):  # alternate: per image, in the pipeline
         layers.append(L.RandomFlip(flip, name="flip", **common))
     if cfg.rotation:
         layers.append(L.RandomRotation(cfg.rotation, name="rotate", **spatial))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class DataSplits:
         channels: 1 or 3.
         counts: Images per split.
         source: The opened source (skipped-file count, native size, ...).
+        train_steps: Batches per epoch when ``train`` repeats forever (alternating
+            flip: the epoch is counted inside the pipeline), else None.
     """
 
     train: tf.data.Dataset
@@ -40,6 +43,7 @@ class DataSplits:
     channels: int
     counts: dict[str, int] = field(default_factory=dict)
     source: Source | None = None
+    train_steps: int | None = None
 
     @property
     def num_classes(self) -> int:
@@ -67,6 +71,33 @@ def _to_model_inputs(num_classes: int):
         return tf.cast(images, tf.float32), tf.one_hot(labels, num_classes)
 
     return convert
+
+
+def alternating_flip(ds: tf.data.Dataset, count: int, seed: int) -> tf.data.Dataset:
+    """Shuffled forever; each image mirrored in every other epoch (airbench's alternating flip).
+
+    A random half of the images is mirrored in the first epoch and every
+    image's orientation alternates after that, so each epoch sees each image
+    the other way round from the last: less repetition than a coin per view.
+    The epoch is counted in the stream (position // ``count``), so the
+    pipeline repeats itself and ``fit`` needs ``steps_per_epoch``.
+
+    Args:
+        ds: Unbatched ``(image, label)`` examples, in a fixed order.
+        count: Examples per epoch.
+        seed: Seed of the shuffle and of the first epoch's half.
+    """
+    count = max(int(count), 1)
+
+    def orient(position, item):
+        index, (image, label) = item
+        first = tf.random.stateless_uniform([], seed=tf.stack([tf.constant(seed, tf.int64), index]))
+        mirrored = tf.math.logical_xor(first < 0.5, (position // count) % 2 == 1)
+        image = tf.cond(mirrored, lambda: tf.image.flip_left_right(image), lambda: image)
+        return image, label
+
+    ds = ds.enumerate().shuffle(min(count, 20_000), seed=seed, reshuffle_each_iteration=True)
+    return ds.repeat().enumerate().map(orient, num_parallel_calls=_AUTOTUNE)
 
 
 def build_pipelines(
@@ -103,11 +134,15 @@ def build_pipelines(
     convert = _to_model_inputs(len(source.class_names))
     per_image = image_size * image_size * channels
     out = {}
+    alternate_train = augment is not None and augment.flip == "alternate"
     for split, ds in raw.items():
         n = source.counts.get(split, 0)
         tag = f"{split}-{image_size}x{channels}"
         ds = _cache(ds, cache, n * per_image, cache_dir, tag)
-        if split == "train":
+        alternate = split == "train" and augment is not None and augment.flip == "alternate"
+        if alternate:
+            ds = alternating_flip(ds, n, seed)
+        elif split == "train":
             ds = ds.shuffle(min(max(n, 1), 20_000), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size, num_parallel_calls=_AUTOTUNE)
         ds = ds.map(convert, num_parallel_calls=_AUTOTUNE)
@@ -125,6 +160,7 @@ def build_pipelines(
         channels=channels,
         counts=dict(source.counts),
         source=source,
+        train_steps=math.ceil(source.counts["train"] / batch_size) if alternate_train else None,
     )
 
 

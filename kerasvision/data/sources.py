@@ -285,6 +285,27 @@ def _split_files(paths, labels, val_split, test_split, seed):
     }
 
 
+def folder_image_size(spec: str, probe: int = 16) -> tuple[int, int] | None:
+    """The (height, width) shared by a sample of an image folder's images, else None.
+
+    None too when ``spec`` is not a folder (``digits``, ``tfds:NAME``) or has
+    no images. Reads a few headers only.
+
+    Args:
+        spec: A dataset spec.
+        probe: Images to look at. Defaults to 16.
+    """
+    root = Path(spec)
+    if spec == "digits" or spec.startswith("tfds:") or not root.is_dir():
+        return None
+    train = root / "train" if (root / "train").is_dir() else root
+    paths = []
+    for folder in sorted(p for p in train.iterdir() if p.is_dir()):
+        found = (f for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_EXTENSIONS)
+        paths += [str(f) for _, f in zip(range(max(1, probe // 4)), found, strict=False)]
+    return _uniform_size([paths], probe) if paths else None
+
+
 def _uniform_size(path_lists: list[list[str]], probe: int = 16) -> tuple[int, int] | None:
     """The (height, width) shared by a sample of the images, else None."""
     from PIL import Image

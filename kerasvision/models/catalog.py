@@ -15,6 +15,7 @@ from kerasvision.models.registry import ModelSpec, registered
 _BUILTIN_MODULES = (
     "simple",
     "resnet_cifar",
+    "airbench",
     "mobilenet_cifar",
     "applications",
     "efficientnet_lite",

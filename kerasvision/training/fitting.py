@@ -105,6 +105,7 @@ def fit(
             validation_data=data.val,
             epochs=phase.end,
             initial_epoch=phase.start,
+            steps_per_epoch=data.train_steps,
             callbacks=callbacks,
             verbose=verbose,
         )

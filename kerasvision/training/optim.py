@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from kerasvision.backend import keras, tf
 from kerasvision.config import TrainConfig
@@ -97,17 +98,63 @@ def create_schedule(
     )
 
 
+@keras.saving.register_keras_serializable("kerasvision")
+class BiasScaledSGD(keras.optimizers.SGD):
+    """SGD whose BatchNorm biases (``beta``) learn at ``bias_lr`` x the learning rate.
+
+    Under SGD with (Nesterov) momentum the update is linear in the gradient,
+    so scaling a variable's gradient scales its learning rate exactly.
+    Weight decay already skips these variables (``_NO_DECAY``).
+
+    Args:
+        bias_lr: The factor. Defaults to 1.0.
+        **kwargs: ``keras.optimizers.SGD``'s arguments.
+    """
+
+    def __init__(self, *args, bias_lr: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bias_lr = float(bias_lr)
+
+    def apply_gradients(self, grads_and_vars, *args, **kwargs):
+        scaled = [
+            (g * self.bias_lr if g is not None and _BN_BIAS.search(v.name) else g, v)
+            for g, v in grads_and_vars
+        ]
+        return super().apply_gradients(scaled, *args, **kwargs)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "bias_lr": self.bias_lr}
+
+
+_BN_BIAS = re.compile(r"(^|/)beta:")
+
+
+def _ema_options(config: TrainConfig) -> dict:
+    if not config.ema:
+        return {}
+    every = config.ema_every or None
+    return {"use_ema": True, "ema_momentum": config.ema, "ema_overwrite_frequency": every}
+
+
 def create_optimizer(config: TrainConfig, schedule):
-    """SGD with Nesterov momentum, Adam or AdamW, with decoupled weight decay."""
+    """SGD with Nesterov momentum, Adam or AdamW, with decoupled weight decay.
+
+    ``config.ema`` turns on the optimizer's weight averaging (``fit`` copies
+    the average into the model at its end; ``ema_every`` also every so many
+    steps), and ``bn_bias_lr`` scales the LR of BatchNorm biases (SGD).
+    """
     decay = config.weight_decay or None
+    ema = _ema_options(config)
     if config.optimizer == "sgd":
-        opt = keras.optimizers.SGD(
-            schedule, momentum=config.momentum, nesterov=True, weight_decay=decay
-        )
+        sgd = {"momentum": config.momentum, "nesterov": True, "weight_decay": decay, **ema}
+        if config.bn_bias_lr != 1.0:
+            opt = BiasScaledSGD(schedule, bias_lr=config.bn_bias_lr, **sgd)
+        else:
+            opt = keras.optimizers.SGD(schedule, **sgd)
     elif config.optimizer == "adamw":
-        opt = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+        opt = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, **ema)
     else:
-        opt = keras.optimizers.Adam(schedule)
+        opt = keras.optimizers.Adam(schedule, **ema)
     if config.optimizer != "adam" and decay:
         opt.exclude_from_weight_decay(var_names=_NO_DECAY)
     return opt

@@ -132,4 +132,8 @@ class PreciseBN(keras.callbacks.Callback):
             self.trained = False
 
     def on_train_end(self, logs=None):
-        self.on_test_begin()  # a run without validation data, or a last epoch cut short
+        # A run without validation data, a last epoch cut short, or weights that
+        # ``fit`` has just replaced with the optimizer's moving average (``use_ema``).
+        if getattr(self.model.optimizer, "use_ema", False):
+            self.trained = True
+        self.on_test_begin()

@@ -118,15 +118,29 @@ def run_metrics(
         metrics["init"] = config.init
     metrics.update(compression.report(compressed, config, run.model_path()))
     metrics["distribution"] = describe(strategy, config)
+    metrics["budget_minutes"] = config.time
     return RunMetrics.from_dict(metrics)
 
 
-def staged_metrics(stages: dict[str, RunMetrics], final: Path) -> RunMetrics:
+def staged_metrics(
+    stages: dict[str, RunMetrics],
+    final: Path,
+    budget_minutes: float | None = None,
+    wall_seconds: float | None = None,
+) -> RunMetrics:
     """The ``metrics.json`` of a run of stages: the last stage's, with every stage's.
 
     Args:
         stages: Each stage's metrics, in training order.
         final: The run's final model file (the last stage's copy).
+        budget_minutes: The whole run's time budget. Defaults to None.
+        wall_seconds: The whole run's wall time. Defaults to None.
     """
     last = stages[list(stages)[-1]]
-    return dataclasses.replace(last, stages=dict(stages), final_model=final.name)
+    return dataclasses.replace(
+        last,
+        stages=dict(stages),
+        final_model=final.name,
+        budget_minutes=budget_minutes,
+        wall_seconds=None if wall_seconds is None else round(wall_seconds, 1),
+    )

@@ -29,6 +29,7 @@ from kerasvision.models import create_model, get_model_spec
 from kerasvision.models.loading import check_init, init_config, load_teacher, load_trained
 from kerasvision.models.saving import load_model, save_model
 from kerasvision.run import Run, RunMetrics
+from kerasvision.training.budget import StageBudget
 from kerasvision.training.callbacks import read_history
 from kerasvision.training.distribute import (
     barrier,
@@ -43,6 +44,7 @@ from kerasvision.training.plan import TrainPlan
 from kerasvision.training.plots import plot_history
 from kerasvision.training.precision import setup_precision
 from kerasvision.training.summary import run_metrics, staged_metrics
+from kerasvision.training.whitening import whiten_first_conv
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,7 @@ def make_distiller(config: TrainConfig, student, data: DataSplits):
         alpha=config.distill.alpha,
         temperature=config.distill.temperature,
         label_smoothing=config.label_smoothing,
+        teacher_tta=config.distill.tta,
     )
 
 
@@ -154,6 +157,10 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     cache_dir = run.path / "cache" if config.cache == "disk" else None
     data = load_data(config, cache_dir=cache_dir, batch_size=config.batch_size * replicas)
     student = build_model(config, data) if start_model is None else check_init(start_model, data)
+    if config.whiten and start_model is None:
+        log.info(
+            "whitened the first conv on %d training images", whiten_first_conv(student, data.train)
+        )
     plan = TrainPlan.build(config, data, student, replicas)
     student, compressed = compression.prepare(student, plan.config, plan.steps_per_epoch)
     model = make_distiller(plan.config, student, data) if config.teacher else student
@@ -188,18 +195,37 @@ def train_single(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
     return TrainResult(run.path, metrics, final, resumed)
 
 
+def _train_stage(
+    name: str, stage: TrainConfig, budget: StageBudget | None, init: RunMetrics | None
+) -> TrainResult:
+    """Trains one stage, within its share of the run's budget when there is one."""
+    given = None
+    if budget is not None:
+        stage, given = budget.apply(name, stage, init)
+    log.info("stage %s: %s", name, f"from {stage.init}" if stage.init else stage.model)
+    result = train_single(stage)
+    if given is not None:  # what the stage was given, whichever way it used it
+        result.metrics = dataclasses.replace(result.metrics, budget_minutes=round(given, 2))
+        Run(result.run_dir).write_metrics(result.metrics)
+    return result
+
+
 def train_stages(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
     """Trains the config's stages in order; stage N's model is ``<name>.keras``.
 
     Each stage runs in ``stages/<name>/`` (a run directory of its own, so it
     resumes on its own); a finished stage is not trained again.
     """
+    started = time.perf_counter()
     Run(config.run_dir).check_writable(overwrite=overwrite)  # on every worker alike
     run = Run(worker_path(config.run_dir))
     resumed = run.prepare(config.to_dict(), overwrite=overwrite)
     barrier()  # other workers read the chief's run only once it is prepared
     results: dict[str, TrainResult] = {}
-    for name, stage in stage_configs(config):
+    stages = stage_configs(config)
+    budget = StageBudget(config.time, stages) if config.time else None
+    for name, stage in stages:
+        init = results[stage.init].metrics if stage.init in results else None
         if stage.teacher in results:
             stage.teacher = str(run.model_path(stage.teacher))
         if stage.init in results:
@@ -210,13 +236,17 @@ def train_stages(config: TrainConfig, *, overwrite: bool = False) -> TrainResult
             model = load_model(stage_run.model_path())
             results[name] = TrainResult(stage_run.path, stage_run.metrics(), model, True)
         else:
-            log.info("stage %s: %s", name, f"from {stage.init}" if stage.init else stage.model)
-            results[name] = train_single(stage)
+            results[name] = _train_stage(name, stage, budget, init)
         with atomic_path(run.model_path(name)) as tmp:
             shutil.copyfile(Run(results[name].run_dir).model_path(), tmp)
     last = results[name]
     run.copy_labels_from(Run(last.run_dir))
-    metrics = staged_metrics({n: r.metrics for n, r in results.items()}, run.model_path(name))
+    metrics = staged_metrics(
+        {n: r.metrics for n, r in results.items()},
+        run.model_path(name),
+        budget_minutes=config.time,
+        wall_seconds=time.perf_counter() - started,
+    )
     run.write_metrics(metrics)
     return TrainResult(run.path, metrics, last.model, resumed)
 
