@@ -9,6 +9,7 @@ import click
 
 from kerasvision.cli.verify import protect_options
 from kerasvision.heldout import SPLITS
+from kerasvision.tta import TTA_MODES
 
 
 @contextmanager
@@ -118,7 +119,7 @@ def print_evaluation(result, folder) -> None:
 )
 @click.option(
     "--tta",
-    type=click.Choice(["none", "flip", "flip_translate"]),
+    type=click.Choice(TTA_MODES),
     default="none",
     show_default=True,
     help="Test-time augmentation: average each prediction over the image and its mirror "

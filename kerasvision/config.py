@@ -38,6 +38,7 @@ PruneStructure = Literal["unstructured", "2:4"]
 QatMode = Literal["off", "auto", "qat", "pqat"]
 PRUNE_STRUCTURES: tuple[str, ...] = PruneStructure.__args__
 QAT_MODES: tuple[str, ...] = QatMode.__args__
+TTA_MODES: tuple[str, ...] = TtaMode.__args__
 
 # The keys of every config section: unknown ones are rejected, numbers become text.
 _STRICT = {"extra": "forbid", "coerce_numbers_to_str": True}

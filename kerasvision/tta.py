@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from kerasvision.config import TTA_MODES
 from kerasvision.errors import KVError, unknown
 
-TTA_MODES: tuple[str, ...] = ("none", "flip", "flip_translate")
 SHIFT = 2
 
 

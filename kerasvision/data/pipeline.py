@@ -139,8 +139,7 @@ def build_pipelines(
         n = source.counts.get(split, 0)
         tag = f"{split}-{image_size}x{channels}"
         ds = _cache(ds, cache, n * per_image, cache_dir, tag)
-        alternate = split == "train" and augment is not None and augment.flip == "alternate"
-        if alternate:
+        if split == "train" and alternate_train:
             ds = alternating_flip(ds, n, seed)
         elif split == "train":
             ds = ds.shuffle(min(max(n, 1), 20_000), seed=seed, reshuffle_each_iteration=True)

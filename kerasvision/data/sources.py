@@ -298,7 +298,7 @@ def folder_image_size(spec: str, probe: int = 16) -> tuple[int, int] | None:
     root = Path(spec)
     if spec == "digits" or spec.startswith("tfds:") or not root.is_dir():
         return None
-    train = root / "train" if (root / "train").is_dir() else root
+    train = next((root / n for n in _SPLIT_DIRS["train"] if (root / n).is_dir()), root)
     paths = []
     for folder in sorted(p for p in train.iterdir() if p.is_dir()):
         found = (f for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_EXTENSIONS)
