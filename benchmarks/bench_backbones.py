@@ -7,7 +7,8 @@ For each family, at ``--size`` (default: the family's minimum input size):
 - the int8 ``.tflite`` size;
 - after the same short training from scratch on the CIFAR-10 subset (extracted to a
   temporary folder; disjoint train and test draws) upscaled
-  to that size (``--epochs``, ``--train-images``): float accuracy, int8 PTQ
+  to that size (``--epochs``, ``--train-images``, Adam 1e-3, batch 32, then the
+  BatchNorm statistics recomputed over ``--precise-bn`` batches): float accuracy, int8 PTQ
   accuracy, int8 top-1 agreement with the float model, and whether
   ``--qat`` (``kerasvision.compress.qat.quantize_model``) prepares it and
   converts to int8.
@@ -15,8 +16,9 @@ For each family, at ``--size`` (default: the family's minimum input size):
     python benchmarks/bench_backbones.py --families "mobilenet_v2,efficientnet_lite0" \\
         --epochs 1 --train-images 300 --test-images 100
 
-``--save-table FILE`` writes the figures as JSON (``kerasvision/models/int8_measured.json``
-makes ``kv models`` show the measured agreement).
+``--save-table FILE`` writes the figures as JSON after each family
+(``kerasvision/models/int8_measured.json`` makes ``kv models`` show the measured
+agreement); run again with the same settings, it resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from kerasvision.compress.qat import quantize_model
 from kerasvision.export.tflite import to_tflite
 from kerasvision.models import create_model, get_model_spec, list_models
 from kerasvision.models.flops import count_flops
+from kerasvision.training.precise_bn import recompute_bn_statistics
 
 
 def load_images(folder: Path, counts: tuple[int, int], size: int) -> list[tuple]:
@@ -120,6 +123,10 @@ def measure(name: str, args, data: Path) -> dict:
     start = time.perf_counter()
     model.fit(x_train, y_train, batch_size=32, epochs=args.epochs, verbose=0)
     train_s = time.perf_counter() - start
+    # 3 short epochs leave BatchNorm's moving statistics far behind the weights (the
+    # model then predicts one class in inference mode): recompute them, as kv train does.
+    images = tf.data.Dataset.from_tensor_slices(x_train).batch(32)
+    bn_batches = recompute_bn_statistics(model, images, max_batches=args.precise_bn)
     float_pred = model.predict(x_test, batch_size=64, verbose=0).argmax(1)
     fp32 = to_tflite(model, "fp32")
     int8 = to_tflite(model, "int8", calibration=x_train[: args.calibration])
@@ -135,6 +142,7 @@ def measure(name: str, args, data: Path) -> dict:
         "int8_ms": int8_ms,
         "int8_mb": len(int8) / 2**20,
         "train_s": train_s,
+        "precise_bn_batches": bn_batches,
         "float_acc": float(np.mean(float_pred == y_test)),
         "int8_acc": float(np.mean(int8_pred == y_test)),
         "int8_agreement": float(np.mean(int8_pred == float_pred)),
@@ -156,13 +164,18 @@ def markdown_row(row: dict) -> str:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--families", default="*", help="Comma-separated names or patterns. Defaults to '*'."
+        "--families",
+        default="*",
+        help="Comma-separated names or patterns, measured in that order. Defaults to '*'.",
     )
     parser.add_argument("--epochs", type=int, default=3, help="Training epochs (same for all).")
     parser.add_argument("--train-images", type=int, default=2000, help="Training images.")
     parser.add_argument("--test-images", type=int, default=500, help="Test images.")
     parser.add_argument("--calibration", type=int, default=200, help="int8 calibration images.")
     parser.add_argument("--latency-images", type=int, default=50, help="Images timed for fp32.")
+    parser.add_argument(
+        "--precise-bn", type=int, default=63, help="Batches for the BN statistics after training."
+    )
     parser.add_argument("--size", type=int, default=0, help="Input size (0: each minimum).")
     parser.add_argument("--no-qat", action="store_true", help="Skip the QAT check.")
     parser.add_argument(
@@ -175,8 +188,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     patterns = [p.strip() for p in args.families.split(",")]
-    names = [n for n in list_models() if get_model_spec(n).family]
-    names = [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+    families = [n for n in list_models() if get_model_spec(n).family]
+    names = [n for p in patterns for n in families if fnmatch.fnmatch(n, p)]  # in pattern order
+    names = list(dict.fromkeys(names))
     data = extract(args.archive)
     print(
         f"{len(names)} families, {args.epochs} epoch(s) from scratch on {args.train_images} "
@@ -184,15 +198,47 @@ def main() -> None:
     )
     print("| " + " | ".join(key for key, _ in COLUMNS) + " |")
     print("|" + " --- |" * len(COLUMNS))
-    rows = []
+    table = load_table(args)
     for name in names:
-        row = measure(name, args, data)
-        rows.append(row)
+        if name in table["models"]:
+            print(markdown_row(table["models"][name]) + " (from the table)", flush=True)
+            continue
+        try:
+            row = measure(name, args, data)
+        except Exception as error:  # one family failing is a figure, not the end of the run
+            print(f"| {name} | failed: {str(error).splitlines()[0][:120]} |", flush=True)
+            continue
         print(markdown_row(row), flush=True)
-    if args.save_table:
-        table = {"epochs": args.epochs, "train_images": args.train_images, "models": {}}
-        table["models"] = {row["model"]: row for row in rows}
-        args.save_table.write_text(json.dumps(table, indent=2), encoding="utf-8")
+        if args.save_table:
+            table["models"][name] = row
+            save_table(table, args.save_table)
+
+
+def settings(args) -> dict:
+    """What the figures depend on; a saved table is only resumed with the same settings."""
+    keys = ("epochs", "train_images", "test_images", "calibration", "size", "precise_bn")
+    return {key: getattr(args, key) for key in keys}
+
+
+def load_table(args) -> dict:
+    """The ``--save-table`` file when it was made with the same settings, else an empty table.
+
+    Rows already in it are printed, not measured again: a long run can be resumed.
+    """
+    empty = {**settings(args), "models": {}}
+    if not args.save_table or not args.save_table.is_file():
+        return empty
+    table = json.loads(args.save_table.read_text(encoding="utf-8"))
+    if {key: table.get(key) for key in settings(args)} != settings(args):
+        raise SystemExit(f"{args.save_table} was measured with other settings; move it away")
+    return table
+
+
+def save_table(table: dict, path: Path) -> None:
+    """Writes the table under a temporary name, then renames it over ``path``."""
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
 
 
 if __name__ == "__main__":

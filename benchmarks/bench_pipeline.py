@@ -32,6 +32,7 @@ from kerasvision.training.fitting import compile_model
 from kerasvision.training.plan import Phase
 from kerasvision.training.precision import setup_precision
 from kerasvision.training.trainer import build_model, load_data
+from kerasvision.training.whitening import whiten_first_conv
 
 
 def in_memory_images_per_s(config, epochs: int) -> float:
@@ -41,6 +42,8 @@ def in_memory_images_per_s(config, epochs: int) -> float:
     xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in plain.train], strict=True)
     x, y = np.concatenate(xs), np.concatenate(ys)
     model = build_model(config, plain)
+    if config.whiten:  # the same network: kv's whitened first conv trains frozen
+        whiten_first_conv(model, plain.train)
     steps = int(np.ceil(len(x) / config.batch_size))
     compile_model(model, config, steps, Phase("train", 0, epochs, 1.0, False))
     history = model.fit(

@@ -9,7 +9,7 @@ import pytest
 
 from kerasvision.backend import keras
 from kerasvision.errors import KVError
-from kerasvision.models import create_model, get_model_spec, list_models
+from kerasvision.models import create_model, get_model_spec, int8, list_models
 from kerasvision.models.app_table import FAMILIES
 from kerasvision.models.applications import normalize_layer
 from kerasvision.models.int8 import int8_warning
@@ -215,7 +215,29 @@ def test_kv_models_filters_by_pattern_with_flops_and_int8(capsys):
     built = create_model("efficientnet_lite0", num_classes=10, input_shape=(224, 224, 3))
     assert rows[0]["params"] == built.count_params()
     assert rows[0]["flops"] < rows[4]["flops"]
-    assert {r["int8"] for r in rows} == {"good (ReLU6, no SE)"}
+    measured = int8.measured()
+    for row in rows:  # the measured agreement where bench_backbones has one, else the verdict
+        figures = measured.get(row["name"])
+        expected = f"{100 * figures['int8_agreement']:.1f}% agree" if figures else None
+        assert row["int8"] == (expected or "good (ReLU6, no SE)")
+
+
+def test_the_int8_column_reads_the_measured_table_and_falls_back_to_the_family(
+    tmp_path, monkeypatch
+):
+    table = tmp_path / "int8_measured.json"
+    table.write_text(json.dumps({"models": {"resnet50": {"int8_agreement": 0.9876}}}))
+    monkeypatch.setattr(int8, "MEASURED_FILE", table)
+    int8.measured.cache_clear()
+    try:
+        assert int8.int8_column("resnet50", "relu_bn") == "98.8% agree"
+        assert int8.int8_column("resnet101", "relu_bn") == "good (ReLU+BN)"
+        assert int8.int8_column("simple_cnn", None) == "-"
+        monkeypatch.setattr(int8, "MEASURED_FILE", tmp_path / "absent.json")
+        int8.measured.cache_clear()
+        assert int8.int8_column("resnet50", "relu_bn") == "good (ReLU+BN)"
+    finally:
+        int8.measured.cache_clear()
 
 
 def _train_save_load(name: str, tmp_path, train: bool = True) -> None:

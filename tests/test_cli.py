@@ -95,7 +95,8 @@ def test_installed_command_keeps_stderr_to_one_line(tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("kv: error: unknown model 'nosuch'; choose from: airbench, convnext_tiny, ")
+    expected = "kv: error: unknown model 'nosuch'; choose from: airbench, convnext_tiny, "
+    assert lines[0].startswith(expected)
     assert ", resnet20, resnet50, " in lines[0] and lines[0].endswith(", xception")
 
 
