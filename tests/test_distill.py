@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,7 +13,9 @@ from kerasvision.config import build_config
 from kerasvision.distill import Distiller, logits_model
 from kerasvision.errors import KVError
 from kerasvision.models import create_model
+from kerasvision.models.saving import policy_copy
 from kerasvision.training import train
+from kerasvision.training.trainer import make_distiller
 
 
 def _models(teacher_size=8, student_size=8, classes=3):
@@ -137,6 +140,35 @@ def test_saved_student_reloads_in_plain_tf_keras_and_predicts_the_same(tmp_path)
     np.testing.assert_allclose(
         np.load(tmp_path / "p.npy"), student.predict(x, verbose=0), atol=1e-6
     )
+
+
+def test_a_bfloat16_teacher_copy_computes_in_bfloat16_and_labels_like_the_float32_one():
+    teacher, _ = _models()
+    x, _ = _batch()
+    fast = policy_copy(teacher, "mixed_bfloat16")
+    computes = {layer.compute_dtype for layer in fast.layers if layer.weights}
+    assert computes == {"bfloat16"}
+    assert {layer.compute_dtype for layer in teacher.layers} == {"float32"}
+    expected = teacher.predict(x, verbose=0)
+    got = fast.predict(x, verbose=0).astype("float32")
+    assert np.argmax(got, 1).tolist() == np.argmax(expected, 1).tolist()
+    np.testing.assert_allclose(got, expected, atol=3e-2)
+
+
+@pytest.mark.parametrize(
+    ("mixed_precision", "compute"), [("bfloat16", "bfloat16"), ("off", "float32")]
+)
+def test_the_distillers_teacher_infers_under_the_runs_precision(tmp_path, mixed_precision, compute):
+    path = tmp_path / "t.keras"
+    _models()[0].save(path)
+    config = build_config(
+        overrides={"teacher": str(path), "mixed_precision": mixed_precision, "prune": 0.5}
+    )
+    student = create_model("tiny_cnn", num_classes=3, input_shape=(8, 8, 1))
+    distiller = make_distiller(config, student, SimpleNamespace(num_classes=3))
+    assert distiller.teacher.get_layer("logits").compute_dtype == compute
+    # Pruning trains the student in float32; the frozen teacher still infers fast.
+    assert student.get_layer("logits").compute_dtype == "float32"
 
 
 def test_train_with_a_teacher_run_directory(tmp_path):

@@ -37,8 +37,27 @@ def setup_precision(config: TrainConfig) -> str:
         if mode not in ("auto", "off"):
             log.info("pruning and QAT train in float32; mixed_precision %s is not used", mode)
         mode = "off"
-    if mode == "auto":
-        mode = "float16" if gpus() else ("bfloat16" if cpu_has_bf16() else "off")
-    policy = "float32" if mode == "off" else f"mixed_{mode}"
+    policy = _policy(mode)
     keras.mixed_precision.set_global_policy(policy)
     return policy
+
+
+def teacher_policy(config: TrainConfig) -> str:
+    """The dtype policy a distillation teacher runs its inference under.
+
+    ``mixed_precision`` as for training, but pruning and QAT do not force
+    float32: they change the student, and the frozen teacher only infers.
+
+    Args:
+        config: The run's config (``mixed_precision``).
+
+    Returns:
+        ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
+    """
+    return _policy(config.mixed_precision)
+
+
+def _policy(mode: str) -> str:
+    if mode == "auto":
+        mode = "float16" if gpus() else ("bfloat16" if cpu_has_bf16() else "off")
+    return "float32" if mode == "off" else f"mixed_{mode}"

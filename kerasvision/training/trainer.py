@@ -27,7 +27,7 @@ from kerasvision.errors import KVError
 from kerasvision.fileio import atomic_path
 from kerasvision.models import create_model, get_model_spec
 from kerasvision.models.loading import check_init, init_config, load_teacher, load_trained
-from kerasvision.models.saving import load_model, save_model
+from kerasvision.models.saving import load_model, policy_copy, save_model
 from kerasvision.run import Run, RunMetrics
 from kerasvision.training.budget import StageBudget
 from kerasvision.training.callbacks import read_history
@@ -42,7 +42,7 @@ from kerasvision.training.distribute import (
 from kerasvision.training.fitting import fit
 from kerasvision.training.plan import TrainPlan
 from kerasvision.training.plots import plot_history
-from kerasvision.training.precision import setup_precision
+from kerasvision.training.precision import setup_precision, teacher_policy
 from kerasvision.training.summary import run_metrics, staged_metrics
 from kerasvision.training.whitening import whiten_first_conv
 
@@ -121,13 +121,22 @@ def _clean_checkpoints(run: Run) -> None:
 
 
 def make_distiller(config: TrainConfig, student, data: DataSplits):
-    """Wraps ``student`` in a ``Distiller`` with the config's teacher."""
+    """Wraps ``student`` in a ``Distiller`` with the config's teacher.
+
+    The teacher infers under ``teacher_policy`` (bfloat16 on a CPU that has
+    it), not in the float32 of its file: its forward pass is most of a
+    distillation step's time.
+    """
     teacher = load_teacher(config.teacher)
     if teacher.output_shape[-1] != data.num_classes:
         raise KVError(
             f"the teacher predicts {teacher.output_shape[-1]} classes, the data has "
             f"{data.num_classes}"
         )
+    policy = teacher_policy(config)
+    if policy != "float32":
+        teacher = policy_copy(teacher, policy)
+        log.info("the teacher infers under %s", policy)
     return Distiller(
         teacher=teacher,
         student=student,
@@ -286,6 +295,7 @@ def train(config: TrainConfig, *, overwrite: bool = False) -> TrainResult:
                 result = train_stages(config, overwrite=overwrite)
             else:
                 result = train_single(config, overwrite=overwrite)
+            barrier(strategy)  # every worker returns once the chief's metrics.json is written
         return dataclasses.replace(result, run_dir=config.run_dir)
     except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError) as exc:
         if not is_multi_worker(strategy):
