@@ -127,11 +127,8 @@ def float32_copy(model):
     cast: this is the model ``save_model`` writes and every export runs.
     """
     model = getattr(model, "student", model)
-    config = _float32_config(model.get_config())
-    with tfmot_scope(json.dumps(config, default=str)):
-        copy = model.__class__.from_config(config)
-    copy.set_weights([w.astype("float32") for w in model.get_weights()])
-    return copy
+    weights = [w.astype("float32") for w in model.get_weights()]
+    return _rebuilt(model, _float32_config(model.get_config()), weights)
 
 
 def policy_copy(model, policy: str):
@@ -148,10 +145,14 @@ def policy_copy(model, policy: str):
     Returns:
         The copy, with ``model``'s weights.
     """
-    config = _policy_config(model.get_config(), policy)
+    return _rebuilt(model, _policy_config(model.get_config(), policy), model.get_weights())
+
+
+def _rebuilt(model, config: dict, weights: list) -> Any:
+    """A new model of ``model``'s class from ``config`` (tfmot layers known), with ``weights``."""
     with tfmot_scope(json.dumps(config, default=str)):
         copy = model.__class__.from_config(config)
-    copy.set_weights(model.get_weights())
+    copy.set_weights(weights)
     return copy
 
 
